@@ -1,0 +1,62 @@
+"""RFC 9457 problem+json for every error, from one handler per exception family."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from collectguard.adapters.logging import get_logger
+from collectguard.errors import CollectguardError
+
+PROBLEM = "application/problem+json"
+
+
+def problem(status: int, title: str, detail: str, *, code: str, instance: str = "", **extra: Any) -> JSONResponse:
+    body: dict[str, Any] = {"type": f"https://collectguard.dev/problems/{code}", "title": title,
+                            "status": status, "detail": detail, "code": code}
+    if instance:
+        body["instance"] = instance
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+
+
+def _loc(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def install(app: FastAPI) -> None:
+    log = get_logger("collectguard.api")
+
+    @app.exception_handler(CollectguardError)
+    async def _domain(request: Request, exc: CollectguardError) -> JSONResponse:
+        return problem(exc.http_status, exc.title, exc.message, code=exc.code,
+                       instance=request.url.path, **exc.detail)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"field": _loc(e.get("loc", ())), "reason": e.get("msg", "invalid")} for e in exc.errors()]
+        first = errors[0] if errors else {"field": "body", "reason": "invalid"}
+        return problem(422, "Bad input", f"field {first['field']!r}: {first['reason']}", code="bad_input",
+                       instance=request.url.path, field=first["field"], errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {401: "unauthenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+                413: "too_large", 429: "rate_limited"}.get(exc.status_code, "http_error")
+        resp = problem(exc.status_code, str(exc.detail) if exc.detail else code, str(exc.detail), code=code,
+                       instance=request.url.path)
+        for k, v in (exc.headers or {}).items():
+            resp.headers[k] = v
+        return resp
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Never leak internals; the log carries the type for operators.
+        log.error("unhandled_error", path=request.url.path, error_type=type(exc).__name__)
+        return problem(500, "Internal error", "an internal error occurred; it has been logged",
+                       code="internal_error", instance=request.url.path)
