@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 import structlog
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 
 from collectguard import __version__
 from collectguard.adapters.logging import configure_logging, get_logger
@@ -63,8 +63,12 @@ def create_app(container: Container) -> FastAPI:
 
     from fastapi.staticfiles import StaticFiles
 
+    from collectguard.api.deps import CsrfCookieMiddleware, authenticate
     from collectguard.api.routes import register_routes
 
+    # Deny by default: every route registered below requires a principal unless its path is public.
+    app.router.dependencies.append(Depends(authenticate))
+    app.add_middleware(CsrfCookieMiddleware)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent.parent / "web" / "static")),
               name="static")
     register_routes(app)

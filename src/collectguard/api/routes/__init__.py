@@ -9,7 +9,7 @@ from fastapi import FastAPI
 # API routers (prefix /api/v1) and page routers (no prefix), in mounting order.
 API_MODULES = ("health", "guard", "portfolio", "attempts", "assess", "consents", "clauses", "audit", "ledger",
                "accounts", "qa")
-PAGE_MODULES = ("collectguard.web.pages",)
+PAGE_MODULES = ("collectguard.web.pages", "collectguard.web.auth")
 
 
 def register_routes(app: FastAPI) -> None:
