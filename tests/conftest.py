@@ -70,7 +70,7 @@ def create_database(backend: str, tmp_path_factory: pytest.TempPathFactory) -> D
         admin_engine = create_engine(admin, isolation_level="AUTOCOMMIT")
         with admin_engine.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001 - report any connection failure the same way
+    except Exception as exc:
         _skip_or_fail(f"PostgreSQL at {admin} is unreachable: {exc}")
     url = make_url(admin).set(database=name).render_as_string(hide_password=False)
 
