@@ -71,5 +71,10 @@ def build(settings: Settings | None = None, *, migrate: bool = True) -> Containe
         upgrade(engine)
     elif not is_initialised(engine):
         upgrade(engine)
-    return Container(settings=settings, engine=engine, sessions=session_factory(engine),
-                     cipher=PiiCipher(settings.pii_key_bytes()))
+    container = Container(settings=settings, engine=engine, sessions=session_factory(engine),
+                          cipher=PiiCipher(settings.pii_key_bytes()))
+    from collectguard.services.audit_signing import audit_signer_attach
+
+    # Appends then sign a checkpoint every N records themselves (docs/audit.md).
+    audit_signer_attach(container)
+    return container

@@ -43,6 +43,11 @@ class Settings(BaseSettings):
     assess_rate_limit_per_minute: int = Field(30, description="Public /assess requests per client per minute")
     max_request_bytes: int = Field(2_000_000, description="Largest accepted HTTP request body")
     default_tenant: str = Field("demo-lender", description="Tenant code used by the CLI when none is given")
+    audit_signing_key: str = Field(
+        "",
+        description="Base64 of a 32-byte ed25519 private key (seed) that signs audit checkpoints; derived "
+        "from secret_key outside production when empty, required in production (see docs/audit.md)",
+    )
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:

@@ -337,3 +337,8 @@ class DailyRun(Base):
     started_at: Mapped[dt.datetime] = _ts()
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     summary: Mapped[dict[str, object] | None] = mapped_column(JSON, nullable=True)
+
+
+# Feature tables live in their own modules; importing them here registers them on Base.metadata,
+# so Alembic and every service see the whole model whichever module they import first.
+from collectguard.adapters.db import models_audit as _models_audit  # noqa: E402, F401

@@ -1,0 +1,225 @@
+"""``audit verify``: stream every chain, recompute every hash, check the signed checkpoints.
+
+Fast by construction: raw DB-API cursors (a named, server-side cursor on PostgreSQL), no ORM
+objects, the time rendered in the hashed format by the database, and on PostgreSQL the payload
+digest computed by the server (``pg_catalog.sha256``) so only the record hash is computed here.
+Large chains are cut into seq ranges verified by worker processes: each record's hash depends only
+on its own row and its stored ``prev_hash``, so ranges are independent once each range also
+checks the link to the last record of the range before it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import multiprocessing
+import os
+import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine, func, select
+
+from collectguard.adapters.db.models import AuditRecord
+from collectguard.adapters.db.models_audit import AuditCheckpoint
+from collectguard.errors import IntegrityFault
+from collectguard.services.audit_proof import (
+    GENESIS,
+    REDACTED_LEN,
+    Row,
+    chain_walk,
+    checkpoint_ok,
+    fault,
+    hash_time,
+)
+
+if TYPE_CHECKING:
+    from collectguard.bootstrap import Container
+
+MIN_UNIT = 100_000  # records per parallel unit at least: process start-up stays noise
+_SQLITE = (
+    "SELECT seq, substr(time, 1, 10) || 'T' || substr(time, 12) || 'Z', tenant_id, actor, action, "
+    "subject, CAST(payload AS BLOB), NULL, prev_hash, hash FROM audit_record "
+    "WHERE chain = ? AND seq >= ? AND seq <= ? ORDER BY seq"
+)
+# A redaction marker is REDACTED_LEN characters; only those come back as text, every other payload as its
+# SHA-256 computed by the server. pg_catalog is spelt out so that no schema can shadow sha256().
+# (The only interpolation is an integer constant.)
+_POSTGRES = (
+    "SELECT seq, to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), tenant_id, "  # noqa: S608
+    f"actor, action, subject, CASE WHEN length(payload) = {REDACTED_LEN} THEN payload END, "
+    f"CASE WHEN length(payload) = {REDACTED_LEN} THEN NULL "
+    "ELSE encode(pg_catalog.sha256(convert_to(payload, 'UTF8')), 'hex') END, prev_hash, hash "
+    "FROM audit_record WHERE chain = %s AND seq >= %s AND seq <= %s ORDER BY seq"
+)
+_LOWEST = -(2**62)
+
+
+def _stream(engine: Engine, chain: str, lo: int, hi: int) -> Iterator[Row]:
+    raw = engine.raw_connection()
+    try:
+        if engine.dialect.name == "postgresql":
+            cur = raw.driver_connection.cursor(name="cg_audit_verify")  # type: ignore[union-attr]
+            cur.itersize = 20_000
+            cur.execute(_POSTGRES, (chain, lo, hi))
+            yield from cur
+        else:
+            cur = raw.cursor()
+            cur.arraysize = 20_000
+            cur.execute(_SQLITE, (chain, lo, hi))
+            while batch := cur.fetchmany():
+                yield from batch
+        cur.close()
+    finally:
+        raw.rollback()
+        raw.close()
+
+
+Result = tuple[int, "dict[str, Any] | None"]
+
+
+def _verify_unit(engine: Engine, chain: str, lo: int, hi: int, cps: dict[int, str]) -> Result:
+    """Verify seq lo..hi of ``chain`` through a fresh raw connection of ``engine``."""
+    return _verify_rows(_stream(engine, chain, _LOWEST if lo == 1 else lo - 1, hi), chain, lo, hi, cps)
+
+
+def _verify_rows(rows: Iterator[Row], chain: str, lo: int, hi: int, cps: dict[int, str]) -> Result:
+    """Walk rows of seq lo-1..hi (lo == 1: from GENESIS); returns (records verified, first fault)."""
+    prev = GENESIS
+    if lo > 1:
+        first = next(rows, None)
+        # The previous unit reports a missing lo-1; here a missing one just breaks the link at lo.
+        prev = first[9] if first is not None and first[0] == lo - 1 else "missing"
+        if first is not None and first[0] != lo - 1:
+            rows = itertools.chain((first,), rows)
+    n, last, _h, bad = chain_walk(rows, chain=chain, start_seq=lo, prev_hash=prev, checkpoints=cps)
+    if bad is None and last < hi:
+        bad = fault(chain, last + 1, "missing: the record was deleted")
+    return n, bad
+
+
+_ENGINES: dict[str, Engine] = {}
+
+
+def _worker(url: str, chain: str, lo: int, hi: int, cps: dict[int, str]) -> Result:
+    # One engine per worker process, reused across its units; never the parent's (forked) pool.
+    from collectguard.adapters.db.engine import make_engine
+
+    engine = _ENGINES.get(url)
+    if engine is None:
+        engine = _ENGINES[url] = make_engine(url)
+    return _verify_unit(engine, chain, lo, hi, cps)
+
+
+def _load_checkpoints(c: Container, trusted: set[str]) -> tuple[dict[str, dict[int, str]], list[dict[str, Any]], int]:
+    cps: dict[str, dict[int, str]] = {}
+    faults = []
+    n = 0
+    with c.uow(write=False) as s:
+        for cp in s.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.chain, AuditCheckpoint.seq)):
+            n += 1
+            d = {
+                "chain": cp.chain,
+                "seq": cp.seq,
+                "hash": cp.hash,
+                "time": hash_time(cp.time),
+                "key_id": cp.key_id,
+                "public_key": cp.public_key,
+                "signature": cp.signature,
+            }
+            if not checkpoint_ok(d):
+                faults.append(fault(cp.chain, cp.seq, "checkpoint signature invalid"))
+            elif cp.key_id not in trusted:
+                faults.append(fault(cp.chain, cp.seq, f"checkpoint signed by unknown key {cp.key_id}"))
+            cps.setdefault(cp.chain, {})[cp.seq] = cp.hash
+    return cps, faults, n
+
+
+def audit_verify_report(c: Container, *, chain: str | None = None, workers: int | None = None) -> dict[str, Any]:
+    """Verify every chain (or one); never raises for a broken chain, reports it instead.
+
+    The report: ``status`` intact|broken, ``faults`` (the first per chain: chain, seq, reason),
+    counts, the chain heads, and the verification speed.
+    """
+    from collectguard.services.audit_signing import audit_signer
+
+    started = time.perf_counter()
+    signer = audit_signer(c.settings)
+    cps, faults, n_cps = _load_checkpoints(c, {signer.key_id})
+    r = AuditRecord
+    with c.uow(write=False) as s:
+        q = select(r.chain, func.max(r.seq), func.count()).group_by(r.chain).order_by(r.chain)
+        stats = [(ch, int(mx), int(cnt)) for ch, mx, cnt in s.execute(q)]
+    if chain is not None:
+        stats = [st for st in stats if st[0] == chain]
+        cps = {chain: cps.get(chain, {})}
+    workers = workers if workers is not None else os.cpu_count() or 1
+    total = sum(mx for _, mx, _ in stats)
+    # About two units per worker (so a slow one does not hold the rest up), never tiny ones.
+    size = max(MIN_UNIT, -(-total // (2 * workers)))
+    units = [(ch, lo, min(lo + size - 1, mx)) for ch, mx, _ in stats for lo in range(1, mx + 1, size)]
+    results = _run_units(c, units, cps, workers)
+    records = sum(n for n, _ in results)
+    faults += [bad for _, bad in results if bad is not None]
+    heads = {ch: mx for ch, mx, _ in stats}
+    for ch, seqs in cps.items():
+        beyond = [q for q in seqs if q > heads.get(ch, 0)]
+        if beyond:  # a signed checkpoint names a record that is gone: the tail was cut off
+            faults.append(
+                fault(
+                    ch,
+                    heads.get(ch, 0) + 1,
+                    f"missing: records after this were deleted (a checkpoint signs seq {min(beyond)})",
+                )
+            )
+    first: dict[str, dict[str, Any]] = {}
+    for f in sorted(faults, key=lambda f: (f["chain"], f["seq"])):
+        first.setdefault(f["chain"], f)
+    elapsed = time.perf_counter() - started
+    return {
+        "status": "broken" if first else "intact",
+        "chains": len(stats),
+        "records": records,
+        "checkpoints": n_cps,
+        "key_id": signer.key_id,
+        "faults": list(first.values()),
+        "heads": [{"chain": ch, "seq": mx} for ch, mx, _ in stats],
+        "seconds": round(elapsed, 3),
+        "records_per_second": int(records / elapsed) if elapsed else records,
+        "verified_at": c.clock().astimezone(dt.UTC).isoformat(timespec="seconds"),
+    }
+
+
+def _run_units(
+    c: Container, units: list[tuple[str, int, int]], cps: dict[str, dict[int, str]], workers: int
+) -> list[Result]:
+    # A savepoint-bound test container cannot be reached from another connection; serial there.
+    if workers <= 1 or len(units) <= 1 or c.connection is not None:
+        if c.connection is not None:
+            return [_verify_bound(c, ch, lo, hi, cps.get(ch, {})) for ch, lo, hi in units]
+        return [_verify_unit(c.engine, ch, lo, hi, cps.get(ch, {})) for ch, lo, hi in units]
+    url = c.engine.url.render_as_string(hide_password=False)
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method)) as pool:
+        futs = [pool.submit(_worker, url, ch, lo, hi, cps.get(ch, {})) for ch, lo, hi in units]
+        return [f.result() for f in futs]
+
+
+def _verify_bound(c: Container, chain: str, lo: int, hi: int, cps: dict[int, str]) -> Result:
+    """The same walk through the test container's connection (its uncommitted rows are visible)."""
+    conn = c.connection
+    assert conn is not None
+    sql = _POSTGRES if conn.dialect.name == "postgresql" else _SQLITE
+    rows = conn.exec_driver_sql(sql, (chain, _LOWEST if lo == 1 else lo - 1, hi))
+    return _verify_rows((tuple(r) for r in rows), chain, lo, hi, cps)
+
+
+def audit_verify(c: Container, *, chain: str | None = None, workers: int | None = None) -> dict[str, Any]:
+    """Verify and return the report; raise ``IntegrityFault`` naming the first broken record."""
+    report = audit_verify_report(c, chain=chain, workers=workers)
+    if report["faults"]:
+        f = report["faults"][0]
+        msg = f"audit chain {f['chain']} broken at seq {f['seq']}: {f['reason']}"
+        raise IntegrityFault(msg, detail=report)
+    return report
