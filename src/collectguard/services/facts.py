@@ -1,0 +1,244 @@
+"""Stored facts -> the collection event the guard judges (DESIGN §5, stored-fact mode).
+
+Everything the guard reads comes from the database, never from the caller: the borrower's
+jurisdiction (which pack applies) and time zone (the event time is the recipient's wall clock),
+the history of stored attempts and their outcomes, the consent ledger, the contact's flags, the
+loan's debt facts and, for an agency, its contract and the borrower's notice of the outsourcing.
+The caller only says what it plans: channel, recipient, purpose, message, conduct, visitors.
+
+Counting (``history_facts``); *today* is the recipient-local date of the contact, D:
+- an attempt counts from the moment it is reserved (outcome still unknown) — a cap must hold for
+  attempts in flight, and a reservation that is never dialled errs on the safe side;
+- *connected*: outcome ``connected``, ``ptp``, ``refused``, ``dispute`` or ``no_contact_request``
+  (someone answered); *failed*: ``no_answer``, ``busy``, ``invalid_number``;
+- per debtor (``connected_calls_today``): calls to this person on D, by the lender and every
+  agency together (attempts are stored against the borrower whichever tenant made them);
+- per number (``attempts_today_same_method``): attempts on D on this channel to this number;
+- per person and debt (``calls_7d``, ``last_conversation_at``): calls about this loan on D-6…D,
+  and the last day such a call connected;
+- ``borrower_unreachable`` (失联) is derived, never asserted: the borrower is deceased or lacks
+  capacity (``borrower.status``); or the last recorded call to the borrower's number (the only one
+  on record) came back ``invalid_number``; or the borrower was tried on each of the three days
+  before D and no attempt to them connected on those days or on D. "3 failed dials" alone is not
+  a trigger (CATALOGUE appendix).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pydantic import ValidationError
+from sqlalchemy import ColumnElement, and_, case, distinct, exists, func, literal, select
+from sqlalchemy.orm import Session
+
+from collectguard.adapters.db.models import Borrower, Case, Consent, Contact, ContactAttempt, Loan
+from collectguard.adapters.db.models_attempts import AttemptMeta, BorrowerFlag
+from collectguard.adapters.db.models_ledger import AgencyContract, CaseAssignment
+from collectguard.domain.event import CollectionEvent, ConsentFacts, History, bad_input_from
+from collectguard.errors import Conflict, NotFound
+
+__all__ = [
+    "CONNECTED", "DEBTOR_ROLES", "FAILED", "Subject", "borrower_flags", "borrower_lock", "consent_facts",
+    "history_facts", "local_time", "recipient_key_for", "stored_event",
+]
+
+CONNECTED = ("connected", "ptp", "refused", "dispute", "no_contact_request")
+FAILED = ("no_answer", "busy", "invalid_number")
+DEBTOR_ROLES = frozenset({"borrower", "guarantor"})
+_EVENT_CONSENTS = ("contact_list", "third_party_contact", "agreed_hours")  # kinds the event can carry
+_PHONE_CHANNELS = frozenset({"call", "sms", "im", "app_push"})
+A = ContactAttempt
+
+
+@dataclass(frozen=True)
+class Subject:
+    """Who is contacted about what: loaded, visibility-checked rows of one planned contact."""
+
+    borrower: Borrower
+    loan: Loan
+    case: Case | None
+    contact: Contact | None  # None: the borrower, or a role without a stored person (public)
+    role: str
+    agency_tenant_id: int | None  # set when an agency acts
+
+
+def _utc(t: dt.datetime) -> dt.datetime:
+    # SQLite hands back naive datetimes; everything is stored in UTC.
+    return t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t
+
+
+def _date(v: Any) -> dt.date | None:
+    return dt.date.fromisoformat(v) if isinstance(v, str) else v  # SQLite: an aggregate's date is text
+
+
+def borrower_lock(s: Session, borrower_id: int) -> Borrower:
+    """Serialise writers about one borrower until the transaction ends, and reload what was read.
+
+    PostgreSQL: a row lock on the borrower (FOR NO KEY UPDATE, which leaves inserts referencing the
+    row unblocked); statements after it see every transaction committed before it was granted.
+    SQLite: the unit of work's BEGIN IMMEDIATE already holds the database's single write lock.
+    Objects loaded before the lock are expired so that nothing stale is judged.
+    """
+    s.expire_all()
+    b = s.scalar(select(Borrower).where(Borrower.id == borrower_id).with_for_update(key_share=True)
+                 .execution_options(populate_existing=True))
+    if b is None:
+        raise NotFound("no such borrower")
+    return b
+
+
+def local_time(borrower: Borrower, when: dt.datetime) -> dt.datetime:
+    """``when`` as the wall-clock time in the borrower's IANA zone (aware, with its offset)."""
+    try:
+        zone = ZoneInfo(borrower.timezone)
+    except (KeyError, ValueError) as exc:  # ZoneInfoNotFoundError is a KeyError
+        raise Conflict(f"the borrower's stored time zone {borrower.timezone!r} is unknown") from exc
+    return _utc(when).astimezone(zone)
+
+
+def recipient_key_for(channel: str, borrower: Borrower, contact: Contact | None, role: str) -> str:
+    """The number (keyed hash) or address an attempt reaches: what the per-number cap counts by."""
+    if role == "public":
+        return f"public:b{borrower.id}"
+    if channel in _PHONE_CHANNELS:
+        return contact.phone_hmac if contact is not None else borrower.phone_hmac
+    who = f"c{contact.id}" if contact is not None else f"b{borrower.id}"
+    return f"{channel}:{who}"  # no address is stored for e-mail, visits or letters: one per person
+
+
+def borrower_flags(s: Session, borrower_id: int) -> set[str]:
+    """The borrower's flags in force (``BORROWER_FLAG_KINDS``)."""
+    return set(s.scalars(select(BorrowerFlag.kind).where(BorrowerFlag.borrower_id == borrower_id,
+                                                         BorrowerFlag.cleared_at.is_(None))))
+
+
+def consent_facts(s: Session, *, borrower_id: int, now: dt.datetime) -> tuple[ConsentFacts, set[str]]:
+    """The borrower's consents as they stand at ``now``, and every kind currently given.
+
+    A kind is withdrawn when a row of it was withdrawn and none was given again since (a new row).
+    """
+    rows = list(s.scalars(select(Consent).where(Consent.borrower_id == borrower_id)
+                          .order_by(Consent.given_at, Consent.id)))
+    active = [r for r in rows if r.withdrawn_at is None and _utc(r.given_at) <= _utc(now)]
+
+    def form(kind: str) -> str:
+        forms = {r.form for r in active if r.kind == kind}
+        return "separate" if "separate" in forms else "bundled" if "bundled" in forms else "none"
+
+    kinds = {r.kind for r in active}
+    withdrawn = tuple(k for k in _EVENT_CONSENTS
+                      if k not in kinds and any(r.kind == k and r.withdrawn_at is not None for r in rows))
+    hours = [r.detail.get("hours") for r in active if r.kind == "agreed_hours" and isinstance(r.detail, dict)]
+    try:
+        facts = ConsentFacts.model_validate({
+            "contact_list": form("contact_list"), "third_party_contact": form("third_party_contact"),
+            "agreed_hours": hours[-1] if hours else None, "withdrawn": withdrawn})
+    except ValidationError as exc:  # written through consent_give, so only a hand-edited row gets here
+        msg = exc.errors()[0]["msg"]
+        raise Conflict(f"a stored consent of borrower {borrower_id} is malformed: {msg}") from exc
+    return facts, kinds
+
+
+def _n(cond: ColumnElement[bool]) -> Any:
+    return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
+
+
+def history_facts(s: Session, *, subject: Subject, channel: str, key: str, day: dt.date) -> History:
+    """Counters from stored attempts and outcomes for a contact on ``day`` (see the module docstring)."""
+    b, loan, contact = subject.borrower, subject.loan, subject.contact
+    to_borrower = and_(A.contact_id.is_(None), A.recipient_role == "borrower")
+    person = A.contact_id == contact.id if contact is not None else to_borrower
+    call, today, connected = A.channel == "call", A.local_date == day, A.outcome.in_(CONNECTED)
+    debt_calls = and_(person, A.loan_id == loan.id, call)
+    week = and_(A.local_date >= day - dt.timedelta(days=6), A.local_date <= day)
+    since3 = A.local_date >= day - dt.timedelta(days=3)
+    row = s.execute(select(
+        _n(and_(person, today, call, connected)),
+        _n(and_(today, A.channel == channel, A.recipient_key == key)),
+        _n(and_(person, today, A.channel.in_(("sms", "im")))),
+        _n(and_(debt_calls, week)),
+        func.count(distinct(case((and_(to_borrower, since3, A.local_date < day), A.local_date)))),
+        _n(and_(to_borrower, since3, A.local_date <= day, connected)),
+        func.max(case((and_(debt_calls, connected, A.local_date <= day), A.local_date))),
+        _n(A.contact_id == contact.id) if contact is not None else literal(0),
+    ).where(A.borrower_id == b.id)).one()
+    connected_today, same_number, messages, calls_7d, tried_days, answered, last_conv, prior = row
+    latest = A.planned_at.desc(), A.id.desc()
+    recorded = and_(A.borrower_id == b.id, A.outcome.is_not(None))
+    outcomes = list(s.scalars(select(A.outcome).where(recorded, to_borrower).order_by(*latest).limit(200)))
+    failed = next((i for i, o in enumerate(outcomes) if o not in FAILED), len(outcomes))
+    last_to_number = s.scalar(select(A.outcome).where(recorded, A.recipient_key == b.phone_hmac, call)
+                              .order_by(*latest).limit(1))
+    unreachable = (b.status in ("deceased", "incapacitated") or last_to_number == "invalid_number"
+                   or (tried_days >= 3 and answered == 0))
+    return History(connected_calls_today=int(connected_today), attempts_today_same_method=int(same_number),
+                   consecutive_failed_attempts=failed, borrower_unreachable=unreachable,
+                   calls_7d=int(calls_7d), last_conversation_at=_date(last_conv),
+                   prior_contacts_with_recipient=int(prior), messages_today=int(messages))
+
+
+def _collector(s: Session, subject: Subject, *, day: dt.date, given: set[str], visitors: int | None,
+               opt_out: bool) -> dict[str, Any]:
+    agency = subject.agency_tenant_id
+    out: dict[str, Any] = {"kind": "agency" if agency is not None else "lender", "visitors": visitors,
+                           "opt_out_included": opt_out}
+    if agency is not None:
+        contract = exists().where(AgencyContract.lender_tenant_id == subject.loan.tenant_id,
+                                  AgencyContract.agency_tenant_id == agency, AgencyContract.active.is_(True),
+                                  AgencyContract.processing_contract.is_(True))
+        out["processing_contract"] = bool(s.scalar(select(contract)))
+        # A notice in the consent ledger, or the day the lender recorded telling the borrower (ledger API).
+        told = exists().where(CaseAssignment.case_id == (subject.case.id if subject.case else -1),
+                              CaseAssignment.agency_tenant_id == agency, CaseAssignment.ended_on.is_(None),
+                              CaseAssignment.borrower_notified_on <= day)
+        out["outsourcing_notified"] = "outsourcing_notice" in given or bool(s.scalar(select(told)))
+    return out
+
+
+def _debt(s: Session, subject: Subject) -> dict[str, Any]:
+    loan, case_ = subject.loan, subject.case
+    first = s.scalar(select(func.min(A.local_date)).where(A.loan_id == loan.id, A.contact_id.is_(None),
+                                                          A.recipient_role == "borrower"))
+    notice = exists().where(AttemptMeta.attempt_id == A.id, A.loan_id == loan.id,
+                            AttemptMeta.purpose == "validation_notice")
+    disputed = case_ is not None and case_.paused_reason == "dispute"
+    return {"days_past_due": loan.dpd, "annual_rate": loan.apr if loan.apr is not None else loan.annual_rate,
+            "lender_type": loan.lender_type, "lpr_at_signing": loan.lpr_at_signing,
+            "status": "disputed" if disputed else loan.debt_status,
+            "validation_notice_sent": bool(s.scalar(select(notice))), "first_communication_at": _date(first)}
+
+
+def stored_event(s: Session, *, subject: Subject, channel: str, when: dt.datetime, now: dt.datetime,
+                 purpose: str = "collect", message: str | None = None, conduct: Sequence[str] = (),
+                 discloses: Sequence[str] = (), visitors: int | None = None,
+                 opt_out_included: bool = False) -> CollectionEvent:
+    """The event for a planned contact, its facts read from the store (call under ``borrower_lock``)."""
+    b, contact, role = subject.borrower, subject.contact, subject.role
+    local = local_time(b, when)
+    consents, given = consent_facts(s, borrower_id=b.id, now=now)
+    flags = borrower_flags(s, b.id)
+    recipient = {
+        "role": role, "source": contact.source if contact is not None else None,
+        "no_contact_requested": contact.no_contact_requested if contact is not None
+        else role == "borrower" and "no_contact_request" in flags,
+        # US 1692c(a)(2), 1692b(6): once represented, only the attorney may be contacted, whoever answers.
+        "represented_by_attorney": "represented_by_attorney" in flags,
+        "employer_prohibits": role == "borrower" and "employer_prohibits" in flags,
+    }
+    key = recipient_key_for(channel, b, contact, role)
+    try:
+        return CollectionEvent.model_validate({
+            "jurisdiction": b.jurisdiction, "channel": channel, "time": local, "purpose": purpose,
+            "recipient": recipient, "message": message, "discloses": tuple(discloses),
+            "conduct": tuple(conduct), "consent": consents,
+            "history": history_facts(s, subject=subject, channel=channel, key=key, day=local.date()),
+            "collector": _collector(s, subject, day=local.date(), given=given, visitors=visitors,
+                                    opt_out=opt_out_included),
+            "debt": _debt(s, subject),
+        })
+    except ValidationError as exc:
+        raise bad_input_from(exc) from None
