@@ -41,7 +41,7 @@ PUBLIC_PATHS = frozenset({
     "/", "/health", "/api/v1/assess", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json",
     "/self-check", "/portal", "/signin", "/signout",
 })
-PUBLIC_PREFIXES = ("/static/", "/self-check/")
+PUBLIC_PREFIXES = ("/static/", "/self-check/", "/pay/")
 
 SESSION_COOKIE = "cg_session"
 CSRF_COOKIE = "cg_csrf"

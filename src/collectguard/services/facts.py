@@ -231,7 +231,7 @@ def stored_event(s: Session, *, subject: Subject, channel: str, when: dt.datetim
     }
     key = recipient_key_for(channel, b, contact, role)
     try:
-        return CollectionEvent.model_validate({
+        event = CollectionEvent.model_validate({
             "jurisdiction": b.jurisdiction, "channel": channel, "time": local, "purpose": purpose,
             "recipient": recipient, "message": message, "discloses": tuple(discloses),
             "conduct": tuple(conduct), "consent": consents,
@@ -242,3 +242,8 @@ def stored_event(s: Session, *, subject: Subject, channel: str, when: dt.datetim
         })
     except ValidationError as exc:
         raise bad_input_from(exc) from None
+    # An active stop (停催) for the case or this number turns into facts the guard denies on.
+    from collectguard.services.stops import stop_apply
+
+    return stop_apply(s, event, case_id=subject.case.id if subject.case else None, borrower_id=b.id,
+                      contact_key=key)

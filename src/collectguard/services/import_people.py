@@ -26,6 +26,7 @@ from collectguard.services.import_common import (
     existing_ext_ids,
     first_seen,
 )
+from collectguard.services.reveal import import_contact_source
 
 DEFAULT_LANGUAGE = {"CN": "zh-CN", "US": "en-US", "EU": "en"}
 
@@ -99,7 +100,7 @@ def prepare_contacts(batch: Batch, rows: list[Row], ticker: Ticker) -> list[dict
     keys: list[tuple[int, str]] = []
     listed: list[tuple[int, int]] = []  # (line, borrower id) of contact-list rows, checked below in bulk
     relations = partial(v.choice, allowed=v.CONTACT_RELATIONS)
-    sources = partial(v.choice, allowed=v.CONTACT_SOURCES)
+    sources = import_contact_source  # refuses data-broker / call-log sources with their citations
     phones = {j: partial(v.phone_e164, jurisdiction=j) for j in v.JURISDICTIONS}
     for line, values in rows:
         c = Cells(batch, line, values)

@@ -8,8 +8,9 @@ from fastapi import FastAPI
 
 # API routers (prefix /api/v1) and page routers (no prefix), in mounting order.
 API_MODULES = ("health", "guard", "portfolio", "attempts", "assess", "consents", "clauses", "audit", "ledger",
-               "accounts", "qa")
-PAGE_MODULES = ("collectguard.web.pages", "collectguard.web.auth")
+               "accounts", "qa", "ops")
+PAGE_MODULES = ("collectguard.web.pages", "collectguard.web.auth", "collectguard.web.selfcheck",
+                "collectguard.web.work", "collectguard.web.compliance")
 
 
 def register_routes(app: FastAPI) -> None:
@@ -22,5 +23,8 @@ def register_routes(app: FastAPI) -> None:
             raise
         prefix = "" if name == "health" else "/api/v1"
         app.include_router(mod.router, prefix=prefix)
+        # A route module may also carry public pages (e.g. ops' /pay/{token}): mounted without prefix.
+        if (pages := getattr(mod, "pages", None)) is not None:
+            app.include_router(pages)
     for path in PAGE_MODULES:
         app.include_router(importlib.import_module(path).router)
