@@ -48,6 +48,16 @@ class Settings(BaseSettings):
         description="Base64 of a 32-byte ed25519 private key (seed) that signs audit checkpoints; derived "
         "from secret_key outside production when empty, required in production (see docs/audit.md)",
     )
+    broker_url: str = Field(
+        "",
+        description="AMQP URL of the RabbitMQ broker the outbox relay publishes to, e.g. "
+        "amqp://guest:guest@127.0.0.1:5672/%2F; empty: messages are delivered in process (docs/scaling.md)",
+    )
+    smtp_url: str = Field(
+        "",
+        description="SMTP server for e-mail channel sends, smtp://[user:password@]host[:port][?from=addr&starttls=1] "
+        "(smtps:// for TLS); empty: e-mails are only logged outside production, and held in production",
+    )
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:

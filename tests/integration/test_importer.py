@@ -198,7 +198,7 @@ def test_contact_list_number_with_a_separate_consent_is_accepted(tmp_path, conta
 def test_purchased_numbers_are_always_refused(tmp_path, container):
     import_samples(container, upto="consents")
     errors = rejected(container, "contacts", csv_file(tmp_path, CONTACT_LIST_ROW.format("purchased")))
-    assert "253-1" in errors[0]["reason"] and "PIPL art. 10 and 23" in errors[0]["reason"]
+    assert "CN:CL:253-1" in errors[0]["reason"] and "CN:PIPL:10" in errors[0]["reason"]
     assert count(container, Contact) == 0
 
 

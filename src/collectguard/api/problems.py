@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from collectguard.adapters.logging import get_logger
@@ -20,8 +21,12 @@ def problem(status: int, title: str, detail: str, *, code: str, instance: str = 
                             "status": status, "detail": detail, "code": code}
     if instance:
         body["instance"] = instance
+    retry = extra.pop("headers_retry", False)
     body.update(extra)
-    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+    resp = JSONResponse(body, status_code=status, media_type=PROBLEM)
+    if retry:
+        resp.headers["Retry-After"] = "5"
+    return resp
 
 
 def _loc(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -53,6 +58,20 @@ def install(app: FastAPI) -> None:
         for k, v in (exc.headers or {}).items():
             resp.headers[k] = v
         return resp
+
+    @app.exception_handler(OperationalError)
+    async def _database_down(request: Request, exc: OperationalError) -> JSONResponse:
+        # Unreachable, read-only or full database: the request did not happen. Never an allow.
+        log.error("database_unavailable", path=request.url.path, error_type=type(exc.orig).__name__)
+        return problem(503, "Service unavailable", "the database is unavailable (unreachable, read-only or "
+                       "full); nothing was recorded — retry later", code="unavailable", instance=request.url.path,
+                       headers_retry=True)
+
+    @app.exception_handler(DBAPIError)
+    async def _database_error(request: Request, exc: DBAPIError) -> JSONResponse:
+        log.error("database_error", path=request.url.path, error_type=type(exc.orig).__name__)
+        return problem(503, "Service unavailable", "the database refused the operation; nothing was recorded",
+                       code="unavailable", instance=request.url.path)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

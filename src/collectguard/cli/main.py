@@ -143,6 +143,13 @@ def main(argv: list[str] | None = None) -> Any:
         if type(exc).__name__ == "Abort":
             typer.echo("aborted", err=True)
             sys.exit(130)
+        from sqlalchemy.exc import DBAPIError
+
+        if isinstance(exc, DBAPIError):
+            # One line, without the SQL or its parameters (they may carry personal data).
+            first = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc).__name__
+            typer.echo(f"error: the database is unavailable or refused the write: {first}", err=True)
+            sys.exit(1)
         typer.echo(f"internal error: {type(exc).__name__}: {exc}", err=True)
         sys.exit(1)
     sys.exit(rv if isinstance(rv, int) else 0)

@@ -34,6 +34,7 @@ from collectguard.services.audit import audit_append
 from collectguard.services.authz import Principal, ensure_visible, require, scope_cases
 from collectguard.services.facts import DEBTOR_ROLES, Subject, borrower_lock, recipient_key_for, stored_event
 from collectguard.services.guard import decision_record
+from collectguard.services.outbox import outbox_enqueue_attempt
 
 __all__ = [
     "AHEAD", "PAST_SKEW", "RESULTS", "contact_attempt_outcome", "contact_attempt_read",
@@ -154,6 +155,7 @@ def _reserve(s: Session, subject: Subject, event: CollectionEvent, decision_id: 
                "local_time": event.time.isoformat(), "agency_tenant_id": subject.agency_tenant_id}
     audit_append(s, tenant_id=attempt.tenant_id, actor=p.actor, action="contact_attempt.reserve",
                  subject=f"contact_attempt:{attempt.id}", payload=payload, now=now)
+    outbox_enqueue_attempt(s, attempt=attempt, now=now)  # the SMS/e-mail/IM leaves only if this commits
     return attempt
 
 

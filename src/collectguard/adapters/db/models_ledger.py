@@ -63,10 +63,12 @@ class WorkItem(Base):
     )
     id: Mapped[int] = mapped_column(ID, primary_key=True)
     as_of: Mapped[dt.date] = mapped_column(Date)
-    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenant.id"))
     case_id: Mapped[int] = mapped_column(ForeignKey("collection_case.id"), index=True)
-    loan_id: Mapped[int] = mapped_column(ForeignKey("loan.id"))
-    borrower_id: Mapped[int] = mapped_column(ForeignKey("borrower.id"))
+    # Copies of the case's, for filtering without a join; no foreign keys of their own, because a
+    # day's queue is bulk-inserted and each key checked is a row-by-row trigger on PostgreSQL.
+    tenant_id: Mapped[int] = mapped_column(ID)
+    loan_id: Mapped[int] = mapped_column(ID)
+    borrower_id: Mapped[int] = mapped_column(ID)
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contact.id"), nullable=True)
     recipient_key: Mapped[str] = mapped_column(String(32))  # "borrower" or "contact:<id>"
     step: Mapped[str] = mapped_column(String(64))  # strategy step id, e.g. "M1.sms.1"

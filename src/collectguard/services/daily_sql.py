@@ -1,0 +1,442 @@
+"""The set-based SQL of the daily run (SQLite and PostgreSQL), one statement per step.
+
+Every statement is idempotent for a given as-of date ``:d``: it either writes the same values
+again or skips rows that already carry them, so a stage that is rerun (after a crash, or forced)
+leaves the database as one clean run would. Money is integer cents throughout.
+
+DESIGN §13 as SQL, per loan and date D (payments apply to installments oldest first):
+- ``paid``: the sum of payments dated on or before D (later payments do not count);
+- ``closed`` when paid ≥ all dues; outstanding = max(0, all dues − paid);
+- overdue = max(0, dues before D − paid); a loan with nothing overdue has DPD 0;
+- for the others, ``cum`` is the running total of dues (a window, oldest first: due date, then
+  seq); the oldest unpaid installment is the one where ``cum`` first exceeds ``paid``, i.e. where
+  ``cum > paid AND cum - due <= paid`` (exactly one row; zero-due rows never match); DPD = D − its
+  due date.
+Pass A (plain aggregates over every loan) and pass B (the window, only over overdue loans'
+installments due before D) are split because a window over every installment costs several
+times an aggregate (SQLite buffers each partition); overdue loans are a small share.
+Loans disbursed after D are not part of the run for D.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import Connection, Date, TextClause, bindparam, text
+
+from collectguard.domain.delinquency import DEFAULT_BUCKETS, BucketScheme
+
+_NAME = re.compile(r"^[A-Za-z0-9+_-]{1,8}$")
+DATE_PARAMS = ("d", "d3", "d7", "f", "u")
+
+
+def dated(statement: str) -> TextClause:
+    """``text(statement)`` with its date parameters typed DATE (SQLite keeps ISO text, PostgreSQL dates)."""
+    names = [n for n in DATE_PARAMS if re.search(rf":{n}\b", statement)]
+    return text(statement).bindparams(*(bindparam(n, type_=Date) for n in names))
+
+
+def temp_table(conn: Connection, name: str, columns: str | None = None) -> None:
+    """Drop the temp table ``name`` if this connection has one, then create it when ``columns`` are given."""
+    schema = "temp" if conn.dialect.name == "sqlite" else "pg_temp"
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {schema}.{name}")
+    if columns is not None:
+        conn.exec_driver_sql(f"CREATE TEMP TABLE {name} ({columns})")
+
+
+def bucket_case(scheme: BucketScheme = DEFAULT_BUCKETS, dpd: str = "dpd") -> str:
+    """A SQL CASE mapping ``dpd`` of an open loan to its bucket name (edges inlined, validated)."""
+    for name in scheme.names:
+        if not _NAME.match(name):
+            raise ValueError(f"bucket name {name!r} is not a plain short identifier")
+    arms = " ".join(f"WHEN {dpd} <= {int(upper)} THEN '{name}'" for name, upper in scheme.edges)
+    return f"CASE {arms} ELSE '{scheme.beyond}' END"
+
+
+def days_between(dialect: str, later: str, earlier: str) -> str:
+    """Whole days from ``earlier`` to ``later`` (both DATE expressions)."""
+    if dialect == "sqlite":
+        return f"CAST(julianday({later}) - julianday({earlier}) AS INTEGER)"
+    return f"({later} - {earlier})"
+
+
+_DUE = "i.principal_due + i.interest_due + i.fee_due"
+
+
+def positions_sql(dialect: str, scheme: BucketScheme = DEFAULT_BUCKETS) -> str:
+    """Pass A: INSERT into the temp table ``ds`` the balances on ``:d`` of loans with ids in [:lo, :hi].
+
+    Plain aggregates, no window: paid, all dues, dues before D. A loan with nothing overdue has
+    DPD 0 whatever its schedule, so only loans with an overdue amount need pass B. ``prev`` is
+    the bucket before this run: the stored bucket when the loan was last changed by an earlier
+    run, this date's own history row when the date is being recomputed, and NULL for a loan never
+    computed: its first run sets its baseline, and history records changes from there on.
+
+    PostgreSQL hashes the chunk's installments and payments; SQLite walks the loans in id order
+    and looks their installments and payments up by index (about 10 % less work for it than
+    materialising the aggregates and joining them through automatic indexes).
+    """
+    first = scheme.edges[0][0]
+    if dialect == "sqlite":
+        balances = f"""
+SELECT l.id AS loan_id, l.bucket AS stored_bucket, l.as_of AS stored_as_of,
+       COALESCE((SELECT SUM(p.amount) FROM payment p WHERE p.loan_id = l.id AND p.paid_on <= :d), 0) AS paid,
+       COALESCE(SUM({_DUE}), 0) AS total_due,
+       COALESCE(SUM(CASE WHEN i.due_date < :d THEN {_DUE} ELSE 0 END), 0) AS due_before
+FROM loan l LEFT JOIN installment i ON i.loan_id = l.id
+WHERE l.id BETWEEN :lo AND :hi AND l.disbursed_on <= :d
+GROUP BY l.id"""  # noqa: S608 - fixed expressions only
+    else:
+        balances = f"""
+WITH paid AS (
+  SELECT loan_id, SUM(amount) AS paid FROM payment
+  WHERE paid_on <= :d AND loan_id BETWEEN :lo AND :hi GROUP BY loan_id
+),
+sc AS (
+  SELECT i.loan_id, SUM({_DUE}) AS total_due,
+         SUM(CASE WHEN i.due_date < :d THEN {_DUE} ELSE 0 END) AS due_before
+  FROM installment i WHERE i.loan_id BETWEEN :lo AND :hi GROUP BY i.loan_id
+)
+SELECT l.id AS loan_id, l.bucket AS stored_bucket, l.as_of AS stored_as_of, COALESCE(p.paid, 0) AS paid,
+       COALESCE(sc.total_due, 0) AS total_due, COALESCE(sc.due_before, 0) AS due_before
+FROM loan l LEFT JOIN sc ON sc.loan_id = l.id LEFT JOIN paid p ON p.loan_id = l.id
+WHERE l.id BETWEEN :lo AND :hi AND l.disbursed_on <= :d"""  # noqa: S608 - fixed expressions only
+    # S608: only validated bucket names and fixed expressions are formatted in; values are bound.
+    return f"""
+INSERT INTO ds (loan_id, paid, dpd, bucket, outstanding, overdue, prev)
+SELECT s.loan_id, s.paid, 0,
+       CASE WHEN s.total_due <= s.paid THEN '{scheme.closed}' ELSE '{first}' END,
+       CASE WHEN s.total_due > s.paid THEN s.total_due - s.paid ELSE 0 END,
+       CASE WHEN s.due_before > s.paid THEN s.due_before - s.paid ELSE 0 END,
+       CASE WHEN s.stored_as_of IS NULL THEN NULL
+            WHEN s.stored_as_of < :d THEN s.stored_bucket
+            ELSE COALESCE((SELECT h.from_bucket FROM bucket_history h
+                           WHERE h.loan_id = s.loan_id AND h.as_of = :d), s.stored_bucket) END
+FROM ({balances}) s
+"""  # noqa: S608 - fixed identifiers and validated names; values are bound
+
+
+def overdue_sql(dialect: str, scheme: BucketScheme = DEFAULT_BUCKETS) -> str:
+    """Pass B: DPD and bucket of the loans in ``ds`` with an overdue amount.
+
+    For them paid < dues before D, so the oldest unpaid installment is among those due before D:
+    the running total of their dues (a window, oldest first) finds it. ``CROSS JOIN`` makes SQLite
+    drive the join from the few overdue loans (it has no statistics on the temp table).
+    """
+    dpd = days_between(dialect, ":d", "o.oldest")
+    return f"""
+UPDATE ds SET dpd = o.dpd, bucket = {bucket_case(scheme, "o.dpd")}
+FROM (SELECT o.loan_id, {dpd} AS dpd FROM (
+        SELECT w.loan_id,
+               MIN(CASE WHEN w.cum > w.paid AND w.cum - w.due <= w.paid THEN w.due_date END) AS oldest
+        FROM (SELECT i.loan_id, i.due_date, {_DUE} AS due, d2.paid,
+                     SUM({_DUE}) OVER (PARTITION BY i.loan_id ORDER BY i.due_date, i.seq
+                                       ROWS UNBOUNDED PRECEDING) AS cum
+              FROM ds d2 CROSS JOIN installment i
+              WHERE d2.overdue > 0 AND i.loan_id = d2.loan_id AND i.due_date < :d) w
+        GROUP BY w.loan_id) o) o
+WHERE ds.loan_id = o.loan_id
+"""  # noqa: S608 - fixed identifiers and validated names; values are bound
+
+
+CREATE_DS = {
+    "sqlite": "CREATE TEMP TABLE ds (loan_id INTEGER PRIMARY KEY, paid INTEGER, dpd INTEGER, "
+              "bucket TEXT, outstanding INTEGER, overdue INTEGER, prev TEXT)",
+    "postgresql": "CREATE TEMP TABLE ds (loan_id BIGINT PRIMARY KEY, paid BIGINT, dpd INTEGER, "
+                  "bucket VARCHAR(8), outstanding BIGINT, overdue BIGINT, prev VARCHAR(8))",
+}
+
+# History: a row only when the bucket changed since the loan's previous run (a loan's first run
+# sets its baseline: ``prev`` is NULL and no comparison holds). The first two statements only
+# matter when a date is recomputed (a forced rerun after its inputs changed); they run only when
+# D already has rows.
+HISTORY_EXISTS_SQL = "SELECT 1 FROM bucket_history WHERE as_of = :d LIMIT 1"
+HISTORY_RECOMPUTE_SQL = (
+    """DELETE FROM bucket_history WHERE as_of = :d
+       AND loan_id IN (SELECT loan_id FROM ds WHERE prev = bucket)""",
+    """UPDATE bucket_history SET to_bucket = ds.bucket, from_bucket = ds.prev FROM ds
+       WHERE bucket_history.loan_id = ds.loan_id AND bucket_history.as_of = :d
+         AND ds.prev <> ds.bucket AND bucket_history.to_bucket <> ds.bucket""",
+)
+# ON CONFLICT rather than NOT EXISTS on the table being filled: PostgreSQL plans an anti-join
+# against a table its statistics call empty as a nested loop of sequential scans, which then
+# crawl through the rows the statement itself inserts (quadratic).
+HISTORY_INSERT_SQL = """INSERT INTO bucket_history (loan_id, as_of, from_bucket, to_bucket)
+       SELECT ds.loan_id, :d, ds.prev, ds.bucket FROM ds WHERE ds.prev <> ds.bucket
+       ON CONFLICT (loan_id, as_of) DO NOTHING"""
+
+# A paid-off loan's debt status becomes ``paid`` (the guard then refuses to collect it) and goes
+# back to ``valid`` if it reopens; ``disputed`` and ``illegal`` are decisions nobody else undoes.
+# Only loans whose derived values change are written (``as_of`` is the run that last changed
+# them): a current or closed loan stays as it is, so a day's run rewrites the overdue loans and
+# those with new dues or payments, not the whole book.
+_STATUS = """CASE WHEN ds.bucket = 'closed' AND loan.debt_status = 'valid' THEN 'paid'
+                  WHEN ds.bucket <> 'closed' AND loan.debt_status = 'paid' THEN 'valid'
+                  ELSE loan.debt_status END"""
+LOAN_UPDATE_SQL = f"""
+UPDATE loan SET dpd = ds.dpd, bucket = ds.bucket, outstanding = ds.outstanding,
+       overdue_amount = ds.overdue, as_of = :d, debt_status = {_STATUS}
+FROM ds WHERE loan.id = ds.loan_id
+  AND (loan.as_of IS NULL OR loan.dpd <> ds.dpd OR loan.bucket <> ds.bucket
+       OR COALESCE(loan.outstanding, -1) <> ds.outstanding OR COALESCE(loan.overdue_amount, -1) <> ds.overdue
+       OR loan.debt_status <> {_STATUS})
+"""  # noqa: S608 - fixed text
+
+DS_COUNTS_SQL = "SELECT bucket, COUNT(*) FROM ds GROUP BY bucket"
+
+# Cases. Close first (cured: back to the first bucket; paid: closed), then follow open cases'
+# bucket and DPD, then open a case for each loan past due that has none open.
+CASES_SQL = (
+    """UPDATE collection_case SET status = 'closed', closed_on = :d, bucket = loan.bucket, dpd = loan.dpd,
+              close_reason = CASE WHEN loan.bucket = 'closed' THEN 'paid' ELSE 'cured' END
+       FROM loan
+       WHERE collection_case.loan_id = loan.id AND collection_case.status = 'open'
+         AND loan.bucket IN (:current, 'closed')""",
+    """UPDATE case_assignment SET ended_on = :d, end_reason = 'closed'
+       WHERE ended_on IS NULL
+         AND case_id IN (SELECT id FROM collection_case WHERE status = 'closed' AND closed_on = :d)""",
+    """UPDATE collection_case SET bucket = loan.bucket, dpd = loan.dpd FROM loan
+       WHERE collection_case.loan_id = loan.id AND collection_case.status = 'open'
+         AND (collection_case.bucket <> loan.bucket OR collection_case.dpd <> loan.dpd)""",
+    # One open case per loan is the partial unique index uq_case_open_loan (see HISTORY_INSERT_SQL).
+    """INSERT INTO collection_case (tenant_id, loan_id, borrower_id, status, bucket, dpd, opened_on)
+       SELECT l.tenant_id, l.id, l.borrower_id, 'open', l.bucket, l.dpd, :d FROM loan l
+       WHERE l.bucket NOT IN (:current, 'closed') AND l.debt_status = 'valid'
+       ON CONFLICT (loan_id) WHERE status = 'open' DO NOTHING""",
+)
+
+CASE_COUNTS_SQL = """
+SELECT (SELECT COUNT(*) FROM collection_case WHERE opened_on = :d),
+       (SELECT COUNT(*) FROM collection_case WHERE closed_on = :d AND close_reason IN ('cured', 'paid'))
+"""
+
+
+# ---------------------------------------------------------------- the work queue (services/queue.py)
+# Outcomes of an attempt that mean a person answered (a connected call).
+CONNECTED = "('connected', 'ptp', 'refused', 'no_contact_request', 'dispute')"
+CHANNELS = ("call", "sms", "email", "im", "app_push", "visit", "letter", "public_post")
+
+# CREATE TABLE … AS cannot take bind parameters on PostgreSQL: the dates sit in a one-row table.
+QUEUE_TEMP = {
+    "q_p": "d DATE, d3 DATE, d7 DATE",
+    "q_step": "tenant_id BIGINT, jurisdiction VARCHAR(2), bucket VARCHAR(8), base INTEGER, day INTEGER, "
+              "every INTEGER, step VARCHAR(64), channel VARCHAR(16), role VARCHAR(32), purpose VARCHAR(32), "
+              "template VARCHAR(64), local_time VARCHAR(5)",
+    "q_verdict": "sig BIGINT PRIMARY KEY, allow INTEGER, rules VARCHAR(500), pack VARCHAR(48)",
+    "q_slot": "timezone VARCHAR(64), local_time VARCHAR(5), planned_at TIMESTAMP WITH TIME ZONE",
+}
+
+# Per number or address reached: today's attempts by channel, texts today, calls in the 7 days
+# ending today, days since the last conversation, all earlier contacts (DESIGN §5 history).
+HIST_RECIPIENT_SQL = f"""
+CREATE TEMP TABLE q_hr AS
+SELECT a.recipient_key,
+       {", ".join(f"SUM(CASE WHEN a.local_date = p.d AND a.channel = '{ch}' THEN 1 ELSE 0 END) AS t_{ch}"
+                  for ch in CHANNELS)},
+       SUM(CASE WHEN a.local_date = p.d AND a.channel IN ('sms', 'im') THEN 1 ELSE 0 END) AS messages_today,
+       SUM(CASE WHEN a.channel = 'call' AND a.local_date >= p.d7 AND a.local_date <= p.d THEN 1 ELSE 0 END)
+         AS calls_7d,
+       MAX(CASE WHEN a.channel = 'call' AND a.outcome IN {CONNECTED} THEN a.local_date END) AS last_conv,
+       COUNT(*) AS prior
+FROM q_p p CROSS JOIN contact_attempt a WHERE a.local_date <= p.d GROUP BY a.recipient_key
+"""  # noqa: S608 - fixed identifiers and validated names; values are bound
+
+# Per debtor: connected calls today (lender and agencies together) and the last three days'
+# attempts, for "no successful contact on 3 consecutive days" (失联): tried on each of the three
+# days before D, and answered on none of them nor on D (as services.facts counts it).
+HIST_BORROWER_SQL = f"""
+CREATE TEMP TABLE q_hb AS
+SELECT a.borrower_id,
+       SUM(CASE WHEN a.local_date = p.d AND a.channel = 'call' AND a.recipient_role = 'borrower'
+                 AND a.outcome IN {CONNECTED} THEN 1 ELSE 0 END) AS connected_today,
+       COUNT(DISTINCT CASE WHEN a.local_date >= p.d3 AND a.local_date < p.d AND a.recipient_role = 'borrower'
+                           THEN a.local_date END) AS days3,
+       SUM(CASE WHEN a.local_date >= p.d3 AND a.local_date <= p.d AND a.recipient_role = 'borrower'
+                 AND a.outcome IN {CONNECTED} THEN 1 ELSE 0 END) AS conn3
+FROM q_p p CROSS JOIN contact_attempt a WHERE a.local_date >= p.d3 AND a.local_date <= p.d
+GROUP BY a.borrower_id
+"""  # noqa: S608 - fixed identifiers and validated names; values are bound
+
+# Per borrower: the consents in force ('separate' sorts after 'bundled', so MAX picks it), the
+# withdrawn kinds as bits (1 contact_list, 2 third_party_contact, 4 agreed_hours), agreed hours.
+CONSENT_SQL = """
+CREATE TEMP TABLE q_k AS
+SELECT borrower_id,
+       MAX(CASE WHEN kind = 'contact_list' AND withdrawn_at IS NULL THEN form END) AS cl,
+       MAX(CASE WHEN kind = 'third_party_contact' AND withdrawn_at IS NULL THEN form END) AS tp,
+       MAX(CASE WHEN kind = 'contact_list' AND withdrawn_at IS NOT NULL THEN 1 ELSE 0 END)
+     + MAX(CASE WHEN kind = 'third_party_contact' AND withdrawn_at IS NOT NULL THEN 2 ELSE 0 END)
+     + MAX(CASE WHEN kind = 'agreed_hours' AND withdrawn_at IS NOT NULL THEN 4 ELSE 0 END) AS withdrawn,
+       MAX(CASE WHEN kind = 'agreed_hours' AND withdrawn_at IS NULL THEN {hours} END) AS hours,
+       MAX(CASE WHEN kind = 'outsourcing_notice' AND withdrawn_at IS NULL THEN 1 ELSE 0 END) AS notice
+FROM consent WHERE borrower_id IN (SELECT borrower_id FROM collection_case WHERE status = 'open')
+GROUP BY borrower_id
+"""
+
+# Per borrower: the flags in force (services.facts.borrower_flags).
+FLAGS_SQL = """
+CREATE TEMP TABLE q_fl AS
+SELECT borrower_id,
+       MAX(CASE WHEN kind = 'no_contact_request' THEN 1 ELSE 0 END) AS ncr,
+       MAX(CASE WHEN kind = 'represented_by_attorney' THEN 1 ELSE 0 END) AS attorney,
+       MAX(CASE WHEN kind = 'employer_prohibits' THEN 1 ELSE 0 END) AS employer
+FROM borrower_flag WHERE cleared_at IS NULL
+  AND borrower_id IN (SELECT borrower_id FROM collection_case WHERE status = 'open')
+GROUP BY borrower_id
+"""
+HOURS_JSON = {"sqlite": "json_extract(detail, '$.hours')", "postgresql": "(detail::jsonb ->> 'hours')"}
+
+# The facts the guard reads, in the order of the signature (identical facts, one guard call).
+FACTS = ("tenant_id", "jurisdiction", "channel", "role", "purpose", "template", "language", "local_time",
+         "timezone", "dpd", "rate", "lender_type", "lpr", "debt_status", "collector_kind", "contract",
+         "notified", "cl", "tp", "withdrawn", "hours", "source", "no_contact", "attorney", "employer",
+         "unreachable",
+         "connected_today", "attempts_today", "messages_today", "calls_7d", "last_conv", "prior")
+
+_EARLIER = "ORDER BY x.local_time, x.case_id, x.step"
+_PHONE = "('call', 'sms', 'im', 'app_push')"  # channels that reach a phone number (facts.recipient_key_for)
+_STEP_DUE = """(c.dpd - s.base = s.day
+     OR (s.every > 0 AND c.dpd - s.base > s.day AND (c.dpd - s.base - s.day) % s.every = 0))"""
+
+
+def candidates_sql(dialect: str) -> str:
+    """CREATE the temp table ``q_cand``: every step due today for every open, unpaused case that
+    has no promise to pay still running (the borrower is left alone until its due date).
+
+    Actions planned earlier the same day to the same person count as if they had happened (every
+    earlier call connected), so that a cap is never exceeded by the queue itself. The facts follow
+    ``services.facts.stored_event``, which judges the contact again when it is made: the number
+    or address as ``recipient_key_for`` keys it, the borrower's flags, and stops (停催) — a case
+    under a case stop gets no actions (``stops.QUEUE_STOP_FILTER_SQL``); a stopped number makes
+    its recipient ``no_contact_requested`` and the debt ``disputed``, as ``stop_apply`` does.
+    """
+    from collectguard.services.stops import QUEUE_STOP_FILTER_SQL
+
+    since = days_between(dialect, "p.d", "hr.last_conv")
+    person = ("CASE WHEN s.role = 'borrower' THEN 'b' || CAST(b.id AS VARCHAR(20)) "
+              "ELSE 'c' || CAST(ct.id AS VARCHAR(20)) END")
+    key = (f"CASE WHEN s.channel IN {_PHONE} THEN "
+           "CASE WHEN s.role = 'borrower' THEN b.phone_hmac ELSE ct.phone_hmac END "
+           f"ELSE s.channel || ':' || {person} END")
+    number_stop = ("EXISTS (SELECT 1 FROM collection_stop st WHERE st.scope = 'number' "  # noqa: S608
+                   f"AND st.borrower_id = c.borrower_id AND st.contact_key = {key} AND st.lifted_at IS NULL "
+                   "AND st.starts_on <= p.d AND (st.ends_on IS NULL OR st.ends_on >= p.d))")
+    today = "CASE s.channel " + " ".join(f"WHEN '{ch}' THEN hr.t_{ch}" for ch in CHANNELS) + " END"
+    return f"""
+CREATE TEMP TABLE q_cand AS
+SELECT y.*, DENSE_RANK() OVER (ORDER BY {", ".join("y." + f for f in FACTS)}) AS sig FROM (
+SELECT x.case_id, x.loan_id, x.borrower_id, x.contact_id, x.recipient_key, x.step, x.assignee_user_id,
+       x.agency_tenant_id, {", ".join("x." + f for f in FACTS[:26])},
+       x.connected_today + CASE WHEN x.channel = 'call' AND x.role = 'borrower' THEN
+         ROW_NUMBER() OVER (PARTITION BY x.borrower_id, x.channel, x.role {_EARLIER}) - 1 ELSE 0 END
+         AS connected_today,
+       x.attempts_today + ROW_NUMBER() OVER (PARTITION BY x.hmac, x.channel {_EARLIER}) - 1 AS attempts_today,
+       x.messages_today + CASE WHEN x.channel IN ('sms', 'im') THEN
+         ROW_NUMBER() OVER (PARTITION BY x.hmac, x.channel IN ('sms', 'im') {_EARLIER}) - 1 ELSE 0 END
+         AS messages_today,
+       x.calls_7d + CASE WHEN x.channel = 'call' THEN
+         ROW_NUMBER() OVER (PARTITION BY x.hmac, x.channel {_EARLIER}) - 1 ELSE 0 END AS calls_7d,
+       x.last_conv, x.prior
+FROM (
+SELECT c.id AS case_id, c.loan_id, c.borrower_id, ct.id AS contact_id,
+       CASE WHEN s.role = 'borrower' THEN 'borrower' ELSE 'contact:' || CAST(ct.id AS VARCHAR(20)) END
+         AS recipient_key,
+       s.step, c.assignee_user_id, c.agency_tenant_id,
+       {key} AS hmac,
+       c.tenant_id, b.jurisdiction, s.channel, s.role, s.purpose, s.template,
+       CASE WHEN b.language LIKE 'zh%' THEN 'zh' ELSE 'en' END AS language, s.local_time, b.timezone,
+       c.dpd, COALESCE(l.apr, l.annual_rate) AS rate, l.lender_type, COALESCE(l.lpr_at_signing, -1) AS lpr,
+       CASE WHEN {number_stop} THEN 'disputed' ELSE l.debt_status END AS debt_status,
+       CASE WHEN c.agency_tenant_id IS NULL THEN 'lender' ELSE 'agency' END AS collector_kind,
+       CASE WHEN ac.processing_contract THEN 1 ELSE 0 END AS contract,
+       CASE WHEN COALESCE(k.notice, 0) = 1
+              OR EXISTS (SELECT 1 FROM case_assignment z WHERE z.case_id = c.id AND z.ended_on IS NULL
+                           AND z.agency_tenant_id = c.agency_tenant_id AND z.borrower_notified_on <= p.d)
+            THEN 1 ELSE 0 END AS notified,
+       COALESCE(k.cl, 'none') AS cl, COALESCE(k.tp, 'none') AS tp, COALESCE(k.withdrawn, 0) AS withdrawn,
+       COALESCE(k.hours, '') AS hours, COALESCE(ct.source, '') AS source,
+       CASE WHEN {number_stop} THEN 1 WHEN s.role = 'borrower' THEN COALESCE(fl.ncr, 0)
+            WHEN ct.no_contact_requested THEN 1 ELSE 0 END AS no_contact,
+       COALESCE(fl.attorney, 0) AS attorney,
+       CASE WHEN s.role = 'borrower' THEN COALESCE(fl.employer, 0) ELSE 0 END AS employer,
+       CASE WHEN b.status IN ('deceased', 'incapacitated')
+              OR (COALESCE(hb.days3, 0) >= 3 AND COALESCE(hb.conn3, 0) = 0) THEN 1 ELSE 0 END AS unreachable,
+       COALESCE(hb.connected_today, 0) AS connected_today, COALESCE({today}, 0) AS attempts_today,
+       COALESCE(hr.messages_today, 0) AS messages_today, COALESCE(hr.calls_7d, 0) AS calls_7d,
+       COALESCE({since}, -1) AS last_conv, COALESCE(hr.prior, 0) AS prior
+FROM q_p p CROSS JOIN collection_case c
+JOIN loan l ON l.id = c.loan_id
+JOIN borrower b ON b.id = c.borrower_id
+JOIN q_step s ON s.tenant_id = c.tenant_id AND s.jurisdiction = b.jurisdiction AND s.bucket = c.bucket
+LEFT JOIN contact ct ON s.role <> 'borrower' AND ct.borrower_id = c.borrower_id AND ct.relation = s.role
+LEFT JOIN agency_contract ac ON ac.lender_tenant_id = c.tenant_id AND ac.agency_tenant_id = c.agency_tenant_id
+                              AND ac.active
+LEFT JOIN q_k k ON k.borrower_id = c.borrower_id
+LEFT JOIN q_hb hb ON hb.borrower_id = c.borrower_id
+LEFT JOIN q_fl fl ON fl.borrower_id = c.borrower_id
+LEFT JOIN q_hr hr ON hr.recipient_key = {key}
+WHERE c.status = 'open' AND c.paused_reason IS NULL AND {_STEP_DUE}
+  AND (s.role = 'borrower' OR ct.id IS NOT NULL)
+  AND NOT EXISTS (SELECT 1 FROM ptp t WHERE t.case_id = c.id AND t.status = 'open' AND t.due_date >= p.d)
+  AND {QUEUE_STOP_FILTER_SQL}
+) x) y
+"""  # noqa: S608 - fixed identifiers and validated names; values are bound
+
+
+QUEUE_INSERT_SQL = """
+INSERT INTO work_item (as_of, tenant_id, case_id, loan_id, borrower_id, contact_id, recipient_key, step,
+                       channel, recipient_role, purpose, template, language, local_time, timezone, planned_at,
+                       assignee_user_id, agency_tenant_id, pack, status)
+SELECT :d, q.tenant_id, q.case_id, q.loan_id, q.borrower_id, q.contact_id, q.recipient_key, q.step, q.channel,
+       q.role, q.purpose, q.template, q.language, q.local_time, q.timezone, t.planned_at,
+       q.assignee_user_id, q.agency_tenant_id, v.pack, 'planned'
+FROM q_cand q
+JOIN q_verdict v ON v.sig = q.sig AND v.allow = 1
+JOIN q_slot t ON t.timezone = q.timezone AND t.local_time = q.local_time
+WHERE 1 = 1
+ON CONFLICT (as_of, case_id, step, recipient_key) DO NOTHING
+"""
+
+QUEUE_DENIED_SQL = """
+SELECT v.rules, COUNT(*) FROM q_cand q JOIN q_verdict v ON v.sig = q.sig WHERE v.allow = 0 GROUP BY v.rules
+"""
+
+SIGNATURES_SQL = f"SELECT DISTINCT sig, {', '.join(FACTS)} FROM q_cand"  # noqa: S608 - fixed column names
+
+# ---------------------------------------------------------------- assignment (services/queue.py)
+# S608 in this block: only the fixed fragments and column names here are formatted in.
+_UNHELD = ("c.status = 'open' AND c.paused_reason IS NULL "
+           "AND c.assignee_user_id IS NULL AND c.agency_tenant_id IS NULL")
+UNHELD_TENANTS_SQL = f"SELECT DISTINCT c.tenant_id FROM collection_case c WHERE {_UNHELD}"  # noqa: S608
+AGENCIES_SQL = """
+SELECT ac.agency_tenant_id, ac.capacity - (SELECT COUNT(*) FROM collection_case c
+         WHERE c.tenant_id = ac.lender_tenant_id AND c.agency_tenant_id = ac.agency_tenant_id
+           AND c.status = 'open')
+FROM agency_contract ac WHERE ac.lender_tenant_id = :t AND ac.active AND ac.processing_contract
+ORDER BY ac.agency_tenant_id"""
+COLLECTORS_SQL = """
+SELECT cc.user_id, cc.capacity - (SELECT COUNT(*) FROM collection_case c
+         WHERE c.assignee_user_id = cc.user_id AND c.status = 'open')
+FROM collector_capacity cc WHERE cc.tenant_id = :t AND cc.active ORDER BY cc.user_id"""
+# Worst first; agencies only get the buckets the strategy outsources (``q_out``).
+_RANK = ("INSERT INTO q_rank (case_id, rnk) SELECT c.id, "  # noqa: S608
+         "ROW_NUMBER() OVER (ORDER BY c.dpd DESC, c.id) FROM collection_case c "
+         f"WHERE c.tenant_id = :t AND {_UNHELD}")
+RANK_COLLECTOR_SQL = _RANK
+RANK_AGENCY_SQL = _RANK + (" AND EXISTS (SELECT 1 FROM borrower b JOIN q_out o"  # noqa: S608
+                           " ON o.jurisdiction = b.jurisdiction"
+                           " WHERE b.id = c.borrower_id AND o.bucket = c.bucket)")
+_PICKED = "FROM q_rank r JOIN q_holder h ON h.rnk = r.rnk"
+
+
+def _hand_out(column: str, kind: str) -> tuple[str, str]:
+    update = (f"UPDATE collection_case SET {column} = "  # noqa: S608
+              f"(SELECT h.holder {_PICKED} WHERE r.case_id = collection_case.id) "
+              f"WHERE id IN (SELECT r.case_id {_PICKED})")
+    insert = (f"INSERT INTO case_assignment (tenant_id, case_id, {kind}, assigned_on) "
+              f"SELECT :t, r.case_id, h.holder, :d {_PICKED}")
+    return update, insert
+
+
+HAND_OUT_AGENCY_SQL = _hand_out("agency_tenant_id", "agency_tenant_id")
+HAND_OUT_COLLECTOR_SQL = _hand_out("assignee_user_id", "user_id")
