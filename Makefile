@@ -34,7 +34,7 @@ lint: install-dev
 	$(BIN)/lint-imports
 
 test: install-dev browser-deps lint
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider -n 2
 
 clean:
 	rm -rf $(VENV) build *.egg-info collectguard.db*
