@@ -3,10 +3,9 @@
 * SIGKILL of API workers mid-request (real ``uvicorn --workers 2`` on PostgreSQL): nothing lost,
   nothing doubled, every attempt with its decision and audit records, no cap passed, audit verify green.
 * SIGKILL of ``collectguard daily`` at random moments: the rerun equals an uninterrupted run.
-* The database unreachable (a closed port): the guard API never allows; it answers problem+json.
-* A read-only database or a full disk: the CLI exits non-zero without a traceback; the API never allows.
-
-An unavailable database answers 503 problem+json (api/problems.py); the CLI says so in one line.
+* The database unreachable (a closed port): the guard API never allows; it answers 503 problem+json.
+* A read-only database or a full disk: the CLI exits non-zero with one line on stderr (no traceback,
+  no SQL, no parameters); the API never allows and answers 503.
 """
 
 from __future__ import annotations

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from collectguard.cli import context
+
+if TYPE_CHECKING:
+    from collectguard.bootstrap import Container
+
+
+def _container() -> Container:
+    """The container, with structured logs at the configured level (the jobs log their failures)."""
+    from collectguard.adapters.logging import configure_logging
+
+    c = context.container()
+    configure_logging(c.settings.log_level, json=c.settings.log_json)
+    return c
+
 
 outbox_app = typer.Typer(help="Transactional outbox: channel sends (SMS, e-mail, IM) to the broker.",
                          no_args_is_help=True)
@@ -22,7 +35,7 @@ def relay(
     marked sent; without a broker, deliver them in process. Runs until interrupted unless --once."""
     from collectguard.jobs.outbox_relay import relay as run
 
-    typer.echo(context.dumps(run(context.container(), once=once, interval=interval, limit=batch)))
+    typer.echo(context.dumps(run(_container(), once=once, interval=interval, limit=batch)))
 
 
 @outbox_app.command("consume")
@@ -39,7 +52,7 @@ def consume(
     bad = [k for k in kind or () if k not in OUTBOX_KINDS]
     if bad:
         raise BadInput(f"unknown kind {bad[0]!r}; expected one of {', '.join(OUTBOX_KINDS)}", field="--kind")
-    result = run(context.container(), kinds=kind or None, max_messages=max_messages, idle_timeout=idle_timeout)
+    result = run(_container(), kinds=kind or None, max_messages=max_messages, idle_timeout=idle_timeout)
     typer.echo(context.dumps(result))
 
 

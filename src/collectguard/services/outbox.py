@@ -34,7 +34,7 @@ from collectguard.adapters.broker import Delivery, OutMessage, Publisher
 from collectguard.adapters.crypto import PiiCipher
 from collectguard.adapters.db.models_outbox import OUTBOX_KINDS, OutboxConsumed, OutboxMessage
 from collectguard.adapters.logging import get_logger
-from collectguard.adapters.mailer import Mailer, MailRejected
+from collectguard.adapters.mailer import Mailer, MailRejected, MailUnavailable
 from collectguard.bootstrap import Container
 from collectguard.errors import BadInput, CollectguardError
 
@@ -163,7 +163,7 @@ def outbox_consume(c: Container, *, consumer: str, delivery: Delivery, deliver: 
         return "duplicate"
 
 
-def make_deliverer(*, mailer: Mailer, cipher: PiiCipher,
+def make_deliverer(*, mailer: Mailer | None, cipher: PiiCipher,
                    send_text: Callable[[Delivery], None] | None = None) -> Deliver:
     """The channel dispatch: e-mail through ``mailer``; SMS and IM through ``send_text`` (default: log).
 
@@ -176,6 +176,8 @@ def make_deliverer(*, mailer: Mailer, cipher: PiiCipher,
             enc = d.payload.get("to_enc")
             if not enc:
                 return "rejected: no e-mail address"
+            if mailer is None:  # a consumer for texts only: leave e-mail for one that has a mailer
+                raise MailUnavailable("no mailer configured for e-mail")
             to = cipher.decrypt(base64.b64decode(enc))
             try:
                 mailer.send(to=to, subject=str(d.payload.get("subject") or "还款提醒 / Payment reminder"),
@@ -185,7 +187,7 @@ def make_deliverer(*, mailer: Mailer, cipher: PiiCipher,
             return "delivered"
         if send_text is None:
             # No SMS/IM gateway adapter ships yet: the send is logged (ids only) and counted as delivered.
-            log.info("text_send", kind=d.kind, message_id=d.message_id, attempt_id=d.payload.get("attempt_id"))
+            log.debug("text_send", kind=d.kind, message_id=d.message_id, attempt_id=d.payload.get("attempt_id"))
         else:
             send_text(d)
         return "delivered"
