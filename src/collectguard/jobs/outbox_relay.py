@@ -41,8 +41,15 @@ def mailer_for(c: Container) -> Mailer:
     return _HeldMailer() if c.settings.environment == "production" else LogMailer()
 
 
+def _no_gateway(d: Delivery) -> None:
+    raise MailUnavailable(f"no {d.kind} gateway configured: the message stays queued")
+
+
 def deliverer_for(c: Container, *, send_text: Callable[[Delivery], None] | None = None) -> Deliver:
-    """The channel dispatch with this container's mailer and PII key."""
+    """The channel dispatch with this container's mailer and PII key. No SMS/IM gateway adapter ships
+    yet: outside production texts are logged; in production they are held, never counted as sent."""
+    if send_text is None and c.settings.environment == "production":
+        send_text = _no_gateway
     return make_deliverer(mailer=mailer_for(c), cipher=c.cipher, send_text=send_text)
 
 
