@@ -65,14 +65,22 @@ def _subject(s: Session, p: Principal, *, case_id: int | None, loan_id: int | No
         raise BadInput("give exactly one of case_id and loan_id", field="case_id")
     if (contact_id is None) == (role is None):
         raise BadInput("give exactly one of contact_id and role", field="recipient")
+    # Lock first, then load: every row read below is current (facts.borrower_lock) and read once.
+    # The lock is taken before the visibility check; a foreign id only ever answers 404.
+    owner = (select(Case.borrower_id).where(Case.id == case_id) if case_id is not None
+             else select(Loan.borrower_id).where(Loan.id == loan_id))
+    borrower_id = s.scalar(owner)
+    if borrower_id is None:
+        raise NotFound("no such object")
+    locked = borrower_lock(s, borrower_id)
     if case_id is not None:
-        case: Case | None = ensure_visible(s.get(Case, case_id), p, session=s)
-        assert case is not None
-        loan = s.get(Loan, case.loan_id)
+        row = s.execute(select(Case, Loan).join(Loan, Loan.id == Case.loan_id).where(Case.id == case_id)).first()
+        case: Case | None = ensure_visible(row[0] if row else None, p, session=s)
+        loan = row[1] if row else None
     else:
         loan = ensure_visible(s.get(Loan, loan_id), p, session=s)
         case = s.scalar(scope_cases(select(Case).where(Case.loan_id == loan.id, Case.status == "open"), p))
-    borrower = s.get(Borrower, loan.borrower_id) if loan is not None else None
+    borrower = locked if loan is not None and loan.borrower_id == locked.id else None
     if loan is None or borrower is None:
         raise NotFound("no such object")
     contact = None
@@ -115,8 +123,8 @@ def contact_attempt_request(
     now = c.clock()
     when = _when(time, now)
     with c.uow() as s:
+        # _subject takes the borrower lock: from there on every read is current (see facts.borrower_lock)
         subject = _subject(s, principal, case_id=case_id, loan_id=loan_id, contact_id=contact_id, role=role)
-        borrower_lock(s, subject.borrower.id)  # from here on every read is current (see facts.borrower_lock)
         _check_case(subject.case, purpose)
         event = stored_event(s, subject=subject, channel=channel, when=when, now=now, purpose=purpose,
                              message=message, conduct=conduct, discloses=discloses, visitors=visitors,
@@ -183,6 +191,8 @@ def contact_attempt_outcome(c: Container, *, principal: Principal, attempt_id: i
         borrower = borrower_lock(s, attempt.borrower_id)
         if attempt.outcome is not None:
             raise Conflict(f"the outcome of this attempt is already recorded ({attempt.outcome})")
+        if result in outcomes.PAYING_RESULTS:  # only a debtor promises to pay (GB/T 45251: not contacts)
+            outcomes.ptp_recipient_check(role=attempt.recipient_role, jurisdiction=borrower.jurisdiction)
         attempt.outcome, attempt.outcome_at = result, now
         effects = _effects(s, attempt, borrower, result, principal.actor, now)
         audit_append(s, tenant_id=attempt.tenant_id, actor=principal.actor, action="contact_attempt.outcome",

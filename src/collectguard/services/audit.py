@@ -25,6 +25,7 @@ import zlib
 from typing import Any
 
 from sqlalchemy import func, select, text
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
 from collectguard.adapters.db.models import AuditRecord
@@ -58,6 +59,7 @@ __all__ = [
 CHECKPOINT_EVERY = 1000
 AUDIT_SHARDS = 16
 SIGNER_INFO_KEY = "collectguard.audit_signer"
+_HEADS_KEY = "collectguard.audit_heads"
 
 
 def chain_for(tenant_id: int | None, shard_key: str | None = None) -> str:
@@ -98,14 +100,18 @@ def audit_append(
         # Such a payload would read as a redaction marker and its digest be taken on trust.
         raise BadInput("payload has the shape of a redaction marker", field="payload")
     chain = chain_for(tenant_id, shard_key)
-    lock_chain(session, chain)
-    last = session.execute(
-        select(AuditRecord.seq, AuditRecord.hash)
-        .where(AuditRecord.chain == chain)
-        .order_by(AuditRecord.seq.desc())
-        .limit(1)
-    ).first()
-    seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
+    head = _head_in_transaction(session, chain)
+    if head is not None:  # this transaction appended to the chain already: it holds the lock and the head
+        seq, prev = head.seq + 1, head.hash
+    else:
+        lock_chain(session, chain)
+        last = session.execute(
+            select(AuditRecord.seq, AuditRecord.hash)
+            .where(AuditRecord.chain == chain)
+            .order_by(AuditRecord.seq.desc())
+            .limit(1)
+        ).first()
+        seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
     body = canonical_json(payload)
     utc = now.astimezone(dt.UTC)
     digest = hashlib.sha256(body.encode("utf-8")).hexdigest()
@@ -138,7 +144,33 @@ def audit_append(
         if signer is not None:
             session.add(signer.checkpoint(chain=chain, seq=seq, hash=h, now=utc, tenant_id=tenant_id))
     session.flush()
+    _remember_head(session, chain, rec)
     return rec
+
+
+def _head_in_transaction(session: Session, chain: str) -> AuditRecord | None:
+    """The record this very transaction last appended to ``chain``, if it still stands.
+
+    Valid only within the transaction that took the chain's lock (a commit ends it and the next
+    transaction is another object) and while the record is persistent (a rolled-back savepoint
+    turns it transient): then the lock is held and no other writer can have appended since.
+    """
+    held = session.info.get(_HEADS_KEY)
+    if held is None or held[0] is not session.get_transaction():
+        return None
+    rec: AuditRecord | None = held[1].get(chain)
+    if rec is None or not sa_inspect(rec).persistent:
+        return None
+    return rec
+
+
+def _remember_head(session: Session, chain: str, rec: AuditRecord) -> None:
+    tx = session.get_transaction()
+    held = session.info.get(_HEADS_KEY)
+    if held is None or held[0] is not tx:
+        held = (tx, {})
+        session.info[_HEADS_KEY] = held
+    held[1][chain] = rec
 
 
 def audit_count(session: Session) -> int:

@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 from sqlalchemy import ColumnElement, and_, case, distinct, exists, func, literal, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from collectguard.adapters.db.models import Borrower, Case, Consent, Contact, ContactAttempt, Loan
 from collectguard.adapters.db.models_attempts import AttemptMeta, BorrowerFlag
@@ -149,6 +149,12 @@ def _n(cond: ColumnElement[bool]) -> Any:
 
 def history_facts(s: Session, *, subject: Subject, channel: str, key: str, day: dt.date) -> History:
     """Counters from stored attempts and outcomes for a contact on ``day`` (see the module docstring)."""
+    return _attempt_stats(s, subject=subject, channel=channel, key=key, day=day)[0]
+
+
+def _attempt_stats(s: Session, *, subject: Subject, channel: str, key: str,
+                   day: dt.date) -> tuple[History, dict[str, Any]]:
+    """History counters and the debt's communication facts, in two statements over the attempts."""
     b, loan, contact = subject.borrower, subject.loan, subject.contact
     to_borrower = and_(A.contact_id.is_(None), A.recipient_role == "borrower")
     person = A.contact_id == contact.id if contact is not None else to_borrower
@@ -156,6 +162,13 @@ def history_facts(s: Session, *, subject: Subject, channel: str, key: str, day: 
     debt_calls = and_(person, A.loan_id == loan.id, call)
     week = and_(A.local_date >= day - dt.timedelta(days=6), A.local_date <= day)
     since3 = A.local_date >= day - dt.timedelta(days=3)
+    # Correlated on their own aliases (not on the aggregate's rows): each is one value per statement.
+    num, noticed, meta = aliased(ContactAttempt), aliased(ContactAttempt), AttemptMeta
+    last_to_number = (select(num.outcome).where(num.borrower_id == b.id, num.outcome.is_not(None),
+                                                num.recipient_key == b.phone_hmac, num.channel == "call")
+                      .order_by(num.planned_at.desc(), num.id.desc()).limit(1).scalar_subquery())
+    notice = exists().where(meta.attempt_id == noticed.id, noticed.loan_id == loan.id,
+                            meta.purpose == "validation_notice")
     row = s.execute(select(
         _n(and_(person, today, call, connected)),
         _n(and_(today, A.channel == channel, A.recipient_key == key)),
@@ -165,20 +178,22 @@ def history_facts(s: Session, *, subject: Subject, channel: str, key: str, day: 
         _n(and_(to_borrower, since3, A.local_date <= day, connected)),
         func.max(case((and_(debt_calls, connected, A.local_date <= day), A.local_date))),
         _n(A.contact_id == contact.id) if contact is not None else literal(0),
+        func.min(case((and_(A.loan_id == loan.id, to_borrower), A.local_date))),
+        last_to_number, notice,
     ).where(A.borrower_id == b.id)).one()
-    connected_today, same_number, messages, calls_7d, tried_days, answered, last_conv, prior = row
+    (connected_today, same_number, messages, calls_7d, tried_days, answered, last_conv, prior, first,
+     last_number_outcome, notice_sent) = row
     latest = A.planned_at.desc(), A.id.desc()
     recorded = and_(A.borrower_id == b.id, A.outcome.is_not(None))
     outcomes = list(s.scalars(select(A.outcome).where(recorded, to_borrower).order_by(*latest).limit(200)))
     failed = next((i for i, o in enumerate(outcomes) if o not in FAILED), len(outcomes))
-    last_to_number = s.scalar(select(A.outcome).where(recorded, A.recipient_key == b.phone_hmac, call)
-                              .order_by(*latest).limit(1))
-    unreachable = (b.status in ("deceased", "incapacitated") or last_to_number == "invalid_number"
+    unreachable = (b.status in ("deceased", "incapacitated") or last_number_outcome == "invalid_number"
                    or (tried_days >= 3 and answered == 0))
-    return History(connected_calls_today=int(connected_today), attempts_today_same_method=int(same_number),
-                   consecutive_failed_attempts=failed, borrower_unreachable=unreachable,
-                   calls_7d=int(calls_7d), last_conversation_at=_date(last_conv),
-                   prior_contacts_with_recipient=int(prior), messages_today=int(messages))
+    history = History(connected_calls_today=int(connected_today), attempts_today_same_method=int(same_number),
+                      consecutive_failed_attempts=failed, borrower_unreachable=unreachable,
+                      calls_7d=int(calls_7d), last_conversation_at=_date(last_conv),
+                      prior_contacts_with_recipient=int(prior), messages_today=int(messages))
+    return history, {"validation_notice_sent": bool(notice_sent), "first_communication_at": _date(first)}
 
 
 def _collector(s: Session, subject: Subject, *, day: dt.date, given: set[str], visitors: int | None,
@@ -199,17 +214,12 @@ def _collector(s: Session, subject: Subject, *, day: dt.date, given: set[str], v
     return out
 
 
-def _debt(s: Session, subject: Subject) -> dict[str, Any]:
+def _debt(subject: Subject, comms: dict[str, Any]) -> dict[str, Any]:
     loan, case_ = subject.loan, subject.case
-    first = s.scalar(select(func.min(A.local_date)).where(A.loan_id == loan.id, A.contact_id.is_(None),
-                                                          A.recipient_role == "borrower"))
-    notice = exists().where(AttemptMeta.attempt_id == A.id, A.loan_id == loan.id,
-                            AttemptMeta.purpose == "validation_notice")
     disputed = case_ is not None and case_.paused_reason == "dispute"
     return {"days_past_due": loan.dpd, "annual_rate": loan.apr if loan.apr is not None else loan.annual_rate,
             "lender_type": loan.lender_type, "lpr_at_signing": loan.lpr_at_signing,
-            "status": "disputed" if disputed else loan.debt_status,
-            "validation_notice_sent": bool(s.scalar(select(notice))), "first_communication_at": _date(first)}
+            "status": "disputed" if disputed else loan.debt_status, **comms}
 
 
 def stored_event(s: Session, *, subject: Subject, channel: str, when: dt.datetime, now: dt.datetime,
@@ -230,15 +240,16 @@ def stored_event(s: Session, *, subject: Subject, channel: str, when: dt.datetim
         "employer_prohibits": role == "borrower" and "employer_prohibits" in flags,
     }
     key = recipient_key_for(channel, b, contact, role)
+    history, comms = _attempt_stats(s, subject=subject, channel=channel, key=key, day=local.date())
     try:
         event = CollectionEvent.model_validate({
             "jurisdiction": b.jurisdiction, "channel": channel, "time": local, "purpose": purpose,
             "recipient": recipient, "message": message, "discloses": tuple(discloses),
             "conduct": tuple(conduct), "consent": consents,
-            "history": history_facts(s, subject=subject, channel=channel, key=key, day=local.date()),
+            "history": history,
             "collector": _collector(s, subject, day=local.date(), given=given, visitors=visitors,
                                     opt_out=opt_out_included),
-            "debt": _debt(s, subject),
+            "debt": _debt(subject, comms),
         })
     except ValidationError as exc:
         raise bad_input_from(exc) from None
