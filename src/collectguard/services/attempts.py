@@ -162,7 +162,7 @@ def _reserve(s: Session, subject: Subject, event: CollectionEvent, decision_id: 
                "channel": attempt.channel, "role": role, "purpose": event.purpose,
                "local_time": event.time.isoformat(), "agency_tenant_id": subject.agency_tenant_id}
     audit_append(s, tenant_id=attempt.tenant_id, actor=p.actor, action="contact_attempt.reserve",
-                 subject=f"contact_attempt:{attempt.id}", payload=payload, now=now)
+                 subject=f"contact_attempt:{attempt.id}", payload=payload, now=now, shard_key=str(b.id))
     outbox_enqueue_attempt(s, attempt=attempt, now=now)  # the SMS/e-mail/IM leaves only if this commits
     return attempt
 
@@ -196,7 +196,7 @@ def contact_attempt_outcome(c: Container, *, principal: Principal, attempt_id: i
         attempt.outcome, attempt.outcome_at = result, now
         effects = _effects(s, attempt, borrower, result, principal.actor, now)
         audit_append(s, tenant_id=attempt.tenant_id, actor=principal.actor, action="contact_attempt.outcome",
-                     subject=f"contact_attempt:{attempt.id}", now=now,
+                     subject=f"contact_attempt:{attempt.id}", now=now, shard_key=str(attempt.borrower_id),
                      payload={"borrower_id": attempt.borrower_id, "attempt_id": attempt.id, "result": result,
                               "effects": effects})
     return {"attempt_id": attempt_id, "result": result, "effects": effects}

@@ -31,7 +31,7 @@ def decision_record(session: Session, *, c: Container, event: CollectionEvent, d
                           "pack": decision.pack, "pack_version": decision.pack_version,
                           "rules": [v.rule for v in decision.violations],
                           "citations": sorted({c for v in decision.violations for c in v.citations})},
-                 now=now)
+                 now=now, shard_key=str(borrower_id) if borrower_id is not None else None)
     return row
 
 
