@@ -29,6 +29,8 @@ from collectguard.adapters.db.models import (
     Decision,
     Loan,
 )
+from collectguard.adapters.db.models_outbox import OutboxMessage
+from collectguard.adapters.db.models_qa import QaResultRow
 from collectguard.errors import BadInput
 from collectguard.services.audit import audit_append
 from collectguard.services.audit_borrower import borrower_audit_records, borrower_file, payload_borrower_index
@@ -163,6 +165,8 @@ def borrower_anonymise(
     for cp in f.complaints:
         if cp.text:
             cp.text, counts["complaint_texts"] = "", counts["complaint_texts"] + 1
+    counts["qa_transcripts"] = _qa_scrub(session, cipher, [c.id for c in f.cases])
+    counts["outbox_messages"] = _outbox_scrub(session, [a.id for a in f.attempts])
     counts["audit_payloads"] = 0
     for rec in borrower_audit_records(session, f, payload_index=payload_index):
         if redaction_digest(rec.payload) is None:
@@ -174,6 +178,35 @@ def borrower_anonymise(
     counts["borrowers"] = 1
     session.flush()
     return counts
+
+
+def _qa_scrub(session: Session, cipher: PiiCipher, case_ids: list[int]) -> int:
+    """Blank the stored transcripts of the borrower's cases and the quoted text of their findings;
+    the rules, scores and the transcript's SHA-256 stay (what was found, not what was said)."""
+    n = 0
+    for i in range(0, len(case_ids), 500):
+        for row in session.scalars(select(QaResultRow).where(QaResultRow.case_id.in_(case_ids[i:i + 500]))):
+            if row.result.get("redacted"):
+                continue
+            result = dict(row.result)
+            for key in ("findings", "warnings", "signals"):
+                result[key] = [{k: v for k, v in dict(x).items() if k != "text"}
+                               for x in result.get(key) or () if isinstance(x, dict)]
+            row.result, row.transcript_enc = {**result, "redacted": True}, cipher.encrypt("")
+            n += 1
+    return n
+
+
+def _outbox_scrub(session: Session, attempt_ids: list[int]) -> int:
+    """Blank the message bodies the outbox still holds for the borrower's attempts."""
+    n = 0
+    for i in range(0, len(attempt_ids), 500):
+        subjects = [f"contact_attempt:{a}" for a in attempt_ids[i:i + 500]]
+        for msg in session.scalars(select(OutboxMessage).where(OutboxMessage.subject.in_(subjects))):
+            if msg.payload.get("body"):
+                msg.payload = {**msg.payload, "body": ""}
+                n += 1
+    return n
 
 
 def _decision_scrub(d: Decision) -> int:
