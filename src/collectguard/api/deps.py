@@ -191,7 +191,8 @@ def _unauthenticated(request: Request) -> HTTPException:
     if request.method == "GET" and "text/html" in accept and not request.url.path.startswith("/api/"):
         # A browser asking for a page: send it to the sign-in page and back afterwards.
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        location = f"/signin?next={quote(target)}"
+        # Borrowers sign in with a one-time code on /portal, staff with a password on /signin.
+        location = "/portal" if request.url.path.startswith("/portal/") else f"/signin?next={quote(target)}"
         return HTTPException(303, detail="sign in first", headers={"Location": location})
     return HTTPException(401, detail="Authentication required (Authorization: Bearer <token>, or sign in)",
                          headers={"WWW-Authenticate": 'Bearer realm="collectguard"'})

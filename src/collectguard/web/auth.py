@@ -49,8 +49,10 @@ STRINGS = {
     "signed_in_as": {"zh-CN": "当前已登录：", "en": "Signed in as "},
     "error.credentials": {"zh-CN": "用户名或密码错误。", "en": "Wrong username or password."},
     "error.csrf": {"zh-CN": "页面已过期，请重新提交。", "en": "The page expired; please submit it again."},
-    "hint": {"zh-CN": "借款人、催收员和合规人员均从此处登录。",
-             "en": "Borrowers, collectors and compliance staff sign in here."},
+    "hint": {"zh-CN": "催收员、合规人员和管理员从此处登录。",
+             "en": "Collectors, compliance staff and administrators sign in here."},
+    "borrower_hint": {"zh-CN": "我是借款人：用手机验证码登录借款人服务 →",
+                      "en": "I am a borrower: sign in to the borrower portal with a code sent to my phone →"},
 }
 
 

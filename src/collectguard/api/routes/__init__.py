@@ -8,9 +8,9 @@ from fastapi import FastAPI
 
 # API routers (prefix /api/v1) and page routers (no prefix), in mounting order.
 API_MODULES = ("health", "guard", "portfolio", "attempts", "assess", "consents", "clauses", "audit", "ledger",
-               "accounts", "qa", "ops")
+               "accounts", "qa", "ops", "costs")
 PAGE_MODULES = ("collectguard.web.pages", "collectguard.web.auth", "collectguard.web.selfcheck",
-                "collectguard.web.work", "collectguard.web.compliance")
+                "collectguard.web.work", "collectguard.web.compliance", "collectguard.web.portal")
 
 
 def register_routes(app: FastAPI) -> None:
