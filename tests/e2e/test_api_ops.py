@@ -44,9 +44,11 @@ def world(request, tmp_path_factory):
                 "m4": case(s, borrower(s, c, t, "B2", phone="+8613800138002"), "L2", bucket="M4", dpd=100).id}
         user(s, t, "zhang", "borrower").borrower_id = b.id
         roles = {"alice": "collector", "dora": "team_lead", "erin": "team_lead", "olga": "compliance_officer",
-                 "root": "admin", "audrey": "auditor", "zhang": "borrower", "agent": "agency_collector"}
+                 "root": "admin", "audrey": "auditor", "zhang": "borrower", "agent": "agency_collector",
+                 "paysys": "integration"}
         tokens = {name: accounts.token_create(s, tenant_code="agency-a" if name == "agent" else "lender-o", role=role,
-                                              username=name, actor="test", now=FIXED_NOW)[1]
+                                              username=None if name == "paysys" else name, actor="test",
+                                              now=FIXED_NOW)[1]
                   for name, role in roles.items()}
     yield c, ids, tokens
     db.close()
@@ -224,3 +226,33 @@ def test_contacts_come_only_from_the_borrower(client, world):
     assert bought.status_code == 422 and "CN:CL:253-1" in bought.json()["refusal"]["citations"]
     assert post(client, world, "agent", url, json={"name": "x", "phone": "13300133002",
                                                    "relation": "relative"}).status_code in (403, 404)
+
+
+def test_the_payment_system_reports_payments_with_an_integration_token_and_reads_nothing(client, world):
+    ids = world[1]
+    body = {"loan_ref": "L2", "amount": "50.00", "paid_on": D.isoformat()}
+    made = post(client, world, "paysys", "/payments", json=body, headers={"Idempotency-Key": "paysys-000001"})
+    assert made.status_code == 201 and made.json()["amount"] == "50.00"
+    for url in (f"/api/v1/cases/{ids['m4']}/stops", "/api/v1/complaints", "/api/v1/approvals"):
+        assert client.get(url, headers=h(world, "paysys")).status_code == 403
+    assert post(client, world, "paysys", f"/cases/{ids['m4']}/pay-links", json={}).status_code == 403
+
+
+def test_a_ledger_plan_is_decided_under_maker_checker(client, world):
+    ids = world[1]
+    schedule = [{"due_date": (D + dt.timedelta(days=30)).isoformat(), "amount": "300.00"},
+                {"due_date": (D + dt.timedelta(days=60)).isoformat(), "amount": "300.00"}]
+    made = post(client, world, "alice", f"/cases/{ids['m4']}/plans", json={"schedule": schedule, "reason": "分期"})
+    assert made.status_code == 201 and made.json()["status"] == "proposed"
+    plan = made.json()["plan_id"]
+    assert post(client, world, "alice", f"/plans/{plan}/decision", json={"accept": True}).status_code == 403
+    too_much = post(client, world, "alice", f"/cases/{ids['m4']}/plans",
+                    json={"schedule": [{"due_date": (D + dt.timedelta(days=30)).isoformat(), "amount": "99999.00"}]})
+    assert too_much.status_code == 422 and too_much.json()["field"] == "schedule"
+    ok = post(client, world, "dora", f"/plans/{plan}/decision", json={"accept": True, "note": "同意"})
+    assert ok.status_code == 200 and ok.json()["status"] == "active" and ok.json()["request_status"] == "approved"
+    again = post(client, world, "erin", f"/plans/{plan}/decision", json={"accept": False})
+    assert again.status_code == 409 and again.headers["content-type"].startswith(PROBLEM)
+    own = post(client, world, "dora", f"/cases/{ids['m1']}/plans", json={"schedule": schedule[:1]})
+    assert post(client, world, "dora", f"/plans/{own.json()['plan_id']}/decision",
+                json={"accept": True}).json()["detail"].startswith("maker-checker")

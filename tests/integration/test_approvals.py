@@ -22,6 +22,8 @@ from collectguard.services.approvals import (
     approval_request_as,
     approvals_list_as,
     loan_balance,
+    plan_decide_as,
+    plan_propose_as,
 )
 
 
@@ -187,3 +189,65 @@ def test_scope_the_borrower_asks_and_sees_only_their_own(container, w):
     with container.uow() as s, pytest.raises(NotFound):
         approval_request(s, tenant_id=w["t"].id, case_id=w["far"], kind="extension", days=1, reason="x", maker="m",
                          maker_role="collector", now=NOW, on=D)
+
+
+# ---------------------------------------------------------------- the ledger's plan endpoints, same maker-checker
+
+def propose(c, w, who="collector", n=2, amount="500.00"):
+    schedule = [{"due_date": (D + dt.timedelta(days=30 * (i + 1))).isoformat(), "amount": amount} for i in range(n)]
+    return plan_propose_as(c, principal=w[who], case_id=w["case"], schedule=schedule, on=D, reason="分两期")
+
+
+def test_a_ledger_plan_is_decided_through_its_approval_request_never_by_its_maker(container, w):
+    out = propose(container, w, who="lead")
+    assert out["status"] == "proposed"
+    pending = approvals_list_as(container, principal=w["officer"], status="pending")
+    assert [(r["id"], r["detail"]["plan_id"], r["amount"]) for r in pending] == [
+        (out["request_id"], out["plan_id"], "1000.00")]
+    with pytest.raises(Forbidden, match="maker-checker"):
+        plan_decide_as(container, principal=w["lead"], plan_id=out["plan_id"], accept=True, note="", on=D)
+    with pytest.raises(Forbidden):  # a collector holds no approval.decide
+        plan_decide_as(container, principal=w["collector"], plan_id=out["plan_id"], accept=True, note="", on=D)
+    done = plan_decide_as(container, principal=w["lead2"], plan_id=out["plan_id"], accept=True, note="ok", on=D)
+    assert done == {"plan_id": out["plan_id"], "status": "active", "request_id": out["request_id"],
+                    "request_status": "approved"}
+    with container.uow(write=False) as s:
+        assert s.get(Case, w["case"]).paused_reason == "payment_plan"
+        assert s.scalar(select(func.count()).select_from(PaymentPlan)) == 1  # no second plan was made
+        assert s.scalar(select(func.count()).where(PlanInstallment.plan_id == out["plan_id"])) == 2
+        actions = list(s.scalars(select(AuditRecord.action).where(AuditRecord.subject == f"case:{w['case']}")
+                                 .order_by(AuditRecord.id)))
+    assert actions == ["payment_plan.propose", "approval.request.plan", "payment_plan.accept",
+                       "approval.approved.plan"]
+    with pytest.raises(Conflict):  # decided once
+        plan_decide_as(container, principal=w["officer"], plan_id=out["plan_id"], accept=False, note="", on=D)
+
+
+def test_a_ledger_plan_beyond_the_checkers_limit_is_escalated_and_a_rejection_rejects_the_plan(container, w):
+    out = propose(container, w, n=10, amount="100.00")  # 10 installments: beyond a team lead's 6
+    with pytest.raises(Forbidden) as exc:
+        plan_decide_as(container, principal=w["lead"], plan_id=out["plan_id"], accept=True, note="", on=D)
+    assert exc.value.detail["escalate_to"] == ["compliance_officer"]
+    done = plan_decide_as(container, principal=w["officer"], plan_id=out["plan_id"], accept=False, note="不同意",
+                          on=D)
+    assert done["status"] == "rejected" and done["request_status"] == "rejected"
+    with container.uow(write=False) as s:
+        assert s.get(Case, w["case"]).paused_reason is None
+
+
+def test_a_ledger_plan_may_not_total_more_than_the_balance_and_foreign_plans_are_not_found(container, w):
+    with pytest.raises(BadInput) as exc:
+        propose(container, w, amount="2000.00")
+    assert exc.value.field == "schedule"
+    out = propose(container, w)
+    far = dataclasses.replace(w["officer"], tenant_id=w["t"].id + 1000)
+    with pytest.raises(NotFound):
+        plan_decide_as(container, principal=far, plan_id=out["plan_id"], accept=True, note="", on=D)
+    with container.uow() as s:  # a plan proposed without a request (before maker-checker): nobody can decide it
+        plan = PaymentPlan(tenant_id=w["t"].id, case_id=w["case"], status="proposed", created_at=NOW,
+                           schedule=[{"due_date": "2026-06-01", "amount": "10.00"}])
+        s.add(plan)
+        s.flush()
+        legacy = plan.id
+    with pytest.raises(Conflict, match="no approval request"):
+        plan_decide_as(container, principal=w["officer"], plan_id=legacy, accept=True, note="", on=D)

@@ -15,8 +15,10 @@ from collectguard.api.ratelimit import TokenBucketLimiter
 from collectguard.errors import BadInput, Forbidden, NotFound
 from collectguard.services.authz import (
     ALL_PERMISSIONS,
+    MACHINE_ROLES,
     PERMISSIONS,
     ROLES,
+    STAFF_ROLES,
     Principal,
     can,
     ensure_visible,
@@ -71,6 +73,35 @@ def test_every_role_has_a_row_and_every_row_is_a_known_role():
 ])
 def test_permission_table(role, permission, allowed):
     assert can(p(role), permission) is allowed
+
+
+@pytest.mark.parametrize(("permission", "holders"), [
+    ("allocation.run", {"admin", "team_lead"}),
+    ("hold.manage", {"admin", "team_lead"}),
+    ("stop.manage", {"admin", "team_lead", "compliance_officer"}),
+    ("stop.lift", {"compliance_officer"}),
+    ("template.write", {"admin", "team_lead", "compliance_officer"}),
+    ("template.approve", {"compliance_officer"}),                  # never the authors' own roles alone
+    ("legal_action.record", {"admin", "compliance_officer"}),
+    ("approval.decide", {"team_lead", "compliance_officer"}),       # limits per role: approvals.yaml
+    ("payment.record", {"admin", "integration"}),
+    ("contact.write", {"team_lead", "collector", "agency_collector", "compliance_officer", "borrower"}),
+])
+def test_collection_operations_have_permissions_of_their_own(permission, holders):
+    assert {r for r in ROLES if permission in PERMISSIONS[r]} == holders
+
+
+def test_no_collector_or_auditor_runs_operations():
+    ops = {"allocation.run", "hold.manage", "stop.manage", "stop.lift", "template.write", "template.approve",
+           "legal_action.record", "approval.decide", "payment.record"}
+    assert not ops & PERMISSIONS["collector"] and not ops & PERMISSIONS["auditor"]
+    assert not ops & PERMISSIONS["agency_collector"]
+
+
+def test_the_integration_role_is_a_machine_that_only_reports_payments():
+    assert PERMISSIONS["integration"] == {"me.read", "payment.record"}
+    assert "integration" not in STAFF_ROLES and "integration" in MACHINE_ROLES
+    assert role_validate("integration") == "integration"
 
 
 def test_only_admin_manages_accounts():

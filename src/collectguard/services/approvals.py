@@ -1,7 +1,7 @@
 """Waivers (减免), payment plans (分期) and term extensions (展期) under maker-checker.
 
 A request is made (``approval_request``: by a collector, a team lead or the borrower) and decided
-(``approval_decide``) by someone else holding ``plan.approve`` whose role's limit covers it — the
+(``approval_decide``) by someone else holding ``approval.decide`` whose role's limit covers it — the
 limits are data (``policy/allocation/approvals.yaml``); a decision beyond them is refused with the
 roles it must be escalated to. Every step is audited; ``effect`` keeps exactly what changed.
 
@@ -19,6 +19,11 @@ How an approval changes what the borrower owes, and what the daily run then sees
   paused, settled by the daily run from payments). The contractual schedule is not re-aged. A plan
   for less than the balance needs ``waive_rest``: the difference is waived as above, within the
   checker's waiver limit, so the loan closes when the plan is paid.
+
+The ledger's plan endpoints (``POST /cases/{id}/plans``, ``POST /plans/{id}/decision``) go through
+here too (``plan_propose_as``, ``plan_decide_as``): a proposed plan carries an approval request
+(``detail.plan_id``), so it is decided under the same maker-checker and limits. Such a plan waives
+nothing and may total less than the balance (a partial arrangement), never more.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ import yaml
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from collectguard.adapters.db.models import Case, Installment, Loan, Payment
+from collectguard.adapters.db.models import Case, Installment, Loan, Payment, PaymentPlan
 from collectguard.adapters.db.models_ops import ApprovalRequest
 from collectguard.bootstrap import Container
 from collectguard.domain.money import parse_amount
@@ -43,12 +48,14 @@ from collectguard.services.audit import audit_append
 from collectguard.services.authz import Principal, ensure_visible, require, scope_tenant
 from collectguard.services.facts import borrower_lock
 
-__all__ = ["KINDS", "approval_decide", "approval_decide_as", "approval_limits", "approval_request",
-           "approval_request_as", "approval_view", "approvals_list_as", "loan_balance"]
+__all__ = ["KINDS", "PERM_DECIDE", "approval_decide", "approval_decide_as", "approval_limits", "approval_request",
+           "approval_request_as", "approval_view", "approvals_list_as", "loan_balance", "oldest_unpaid_due",
+           "plan_decide_as", "plan_propose", "plan_propose_as"]
 
 KINDS = ("waiver", "plan", "extension")
 _COMPONENTS = ("fee_due", "interest_due", "principal_due")  # what a waiver reduces first
 ZERO = Decimal("0.00")
+PERM_REQUEST, PERM_DECIDE = "plan.request", "approval.decide"
 
 
 @cache
@@ -75,6 +82,11 @@ def _unpaid(s: Session, loan_id: int) -> tuple[list[tuple[Installment, Decimal]]
         rows.append((inst, due - covered))
         before += due
     return rows, paid
+
+
+def oldest_unpaid_due(s: Session, *, loan_id: int) -> dt.date | None:
+    """The due date of the oldest installment not yet covered by payments (``None`` when all are)."""
+    return next((inst.due_date for inst, unpaid in _unpaid(s, loan_id)[0] if unpaid > 0), None)
 
 
 def loan_balance(s: Session, *, loan_id: int, on: dt.date) -> dict[str, Decimal]:
@@ -180,10 +192,14 @@ def approval_decide(s: Session, *, tenant_id: int, request_id: int, approve: boo
     assert loan is not None
     effect: dict[str, Any] = {}
     detail: dict[str, Any] = dict(row.detail)
+    linked = detail.get("plan_id") if row.kind == "plan" else None  # proposed through the ledger API
     if approve:
         owed = loan_balance(s, loan_id=loan.id, on=on)["outstanding"]
         schedule: list[dict[str, Any]] = detail.get("schedule") or []
-        waived = {"waiver": row.amount or ZERO, "plan": owed - (row.amount or ZERO)}.get(row.kind, ZERO)
+        if linked is not None:  # a ledger plan waives nothing; it may not total more than is owed
+            waived = ZERO if (row.amount or ZERO) <= owed else Decimal("-1")
+        else:
+            waived = {"waiver": row.amount or ZERO, "plan": owed - (row.amount or ZERO)}.get(row.kind, ZERO)
         if waived < 0 or waived > owed or (row.kind == "plan" and waived > 0 and not detail.get("waive_rest")):
             raise Conflict(f"the balance changed since the request (now {owed}); make a new request")
         _authority(row.kind, checker_role, currency=loan.currency, waived=waived, installments=len(schedule),
@@ -193,11 +209,15 @@ def approval_decide(s: Session, *, tenant_id: int, request_id: int, approve: boo
         if row.kind == "extension":
             effect["extended"] = _extend(s, loan.id, int(detail["days"]))
         if row.kind == "plan":
-            plan = outcomes.payment_plan_propose(s, tenant_id=tenant_id, case_id=row.case_id, schedule=schedule,
-                                                 actor=row.maker, now=now)
-            outcomes.payment_plan_decide(s, tenant_id=tenant_id, plan_id=plan.id, accept=True, starts_on=on,
+            plan_id = int(linked) if linked is not None else outcomes.payment_plan_propose(
+                s, tenant_id=tenant_id, case_id=row.case_id, schedule=schedule, actor=row.maker, now=now).id
+            outcomes.payment_plan_decide(s, tenant_id=tenant_id, plan_id=plan_id, accept=True, starts_on=on,
                                          actor=checker, now=now)
-            effect["plan_id"] = plan.id
+            effect["plan_id"] = plan_id
+    elif linked is not None:  # the proposed plan is rejected with its request (the request's record says so)
+        plan_row = s.get(PaymentPlan, int(linked))
+        if plan_row is not None and plan_row.status == "proposed":
+            plan_row.status = "rejected"
     row.status = "approved" if approve else "rejected"
     row.checker, row.checker_role, row.decided_at, row.note, row.effect = checker[:120], checker_role, now, note, effect
     _audit(s, row, checker, f"approval.{row.status}.{row.kind}", now, note=note, effect=effect)
@@ -253,7 +273,7 @@ def approval_view(row: ApprovalRequest) -> dict[str, Any]:
 def approval_request_as(c: Container, *, principal: Principal, case_id: int, on: dt.date,
                         **kw: Any) -> dict[str, Any]:
     """``approval_request`` on a case the caller sees (``plan.request``)."""
-    require(principal, "plan.request")
+    require(principal, PERM_REQUEST)
     with c.uow() as s:
         case = ensure_visible(s.get(Case, case_id), principal, session=s)
         row = approval_request(s, tenant_id=case.tenant_id, case_id=case.id, maker=principal.actor,
@@ -263,8 +283,8 @@ def approval_request_as(c: Container, *, principal: Principal, case_id: int, on:
 
 def approval_decide_as(c: Container, *, principal: Principal, request_id: int, approve: bool, note: str,
                        on: dt.date) -> dict[str, Any]:
-    """``approval_decide`` by a checker of the request's tenant (``plan.approve``)."""
-    require(principal, "plan.approve")
+    """``approval_decide`` by a checker of the request's tenant (``approval.decide``)."""
+    require(principal, PERM_DECIDE)
     with c.uow() as s:
         row = approval_decide(s, tenant_id=principal.tenant_id, request_id=request_id, approve=approve,
                               checker=principal.actor, checker_role=principal.role, note=note, on=on, now=c.clock())
@@ -282,3 +302,65 @@ def approvals_list_as(c: Container, *, principal: Principal, status: str | None 
         stmt = stmt.where(ApprovalRequest.case_id == case_id)
     with c.uow(write=False) as s:
         return [approval_view(r) for r in s.scalars(stmt.order_by(ApprovalRequest.id.desc()).limit(min(limit, 500)))]
+
+
+# ---------------------------------------------------------------- the ledger's plan endpoints
+
+def plan_propose(s: Session, *, tenant_id: int, case_id: int, schedule: list[dict[str, Any]], maker: str,
+                 maker_role: str, on: dt.date, now: dt.datetime, reason: str = "") -> tuple[PaymentPlan,
+                                                                                            ApprovalRequest]:
+    """A proposed payment plan (``outcomes.payment_plan_propose``) and the approval request it is decided by."""
+    case = s.get(Case, case_id)
+    if case is None or case.tenant_id != tenant_id:
+        raise NotFound("no such case")
+    if case.status != "open":
+        raise Conflict("the case is closed")
+    total = _schedule_total(schedule, on)
+    owed = loan_balance(s, loan_id=case.loan_id, on=on)["outstanding"]
+    if total > owed:  # charging more than is owed would be an extra fee
+        raise BadInput(f"the plan totals {total}, more than the balance of {owed}", field="schedule")
+    plan = outcomes.payment_plan_propose(s, tenant_id=tenant_id, case_id=case.id, schedule=schedule, actor=maker,
+                                         now=now)
+    why = reason.strip() or "payment plan proposed"
+    if len(why) > 4000:
+        raise BadInput("at most 4000 characters", field="reason")
+    detail: dict[str, Any] = {"schedule": plan.schedule, "waive_rest": False, "plan_id": plan.id}
+    row = ApprovalRequest(tenant_id=tenant_id, case_id=case.id, loan_id=case.loan_id, borrower_id=case.borrower_id,
+                          kind="plan", status="pending", amount=total, detail=detail, reason=why, maker=maker[:120],
+                          maker_role=maker_role, created_at=now, note="")
+    s.add(row)
+    s.flush()
+    _audit(s, row, maker, "approval.request.plan", now, amount=str(total), detail=detail, balance=str(owed))
+    return plan, row
+
+
+def plan_propose_as(c: Container, *, principal: Principal, case_id: int, schedule: list[dict[str, Any]],
+                    on: dt.date, reason: str = "") -> dict[str, Any]:
+    """``plan_propose`` on a case the caller sees (``plan.request``)."""
+    require(principal, PERM_REQUEST)
+    with c.uow() as s:
+        case = ensure_visible(s.get(Case, case_id), principal, session=s)
+        plan, row = plan_propose(s, tenant_id=case.tenant_id, case_id=case.id, schedule=schedule,
+                                 maker=principal.actor, maker_role=principal.role, on=on, now=c.clock(),
+                                 reason=reason)
+        return {"plan_id": plan.id, "status": plan.status, "request_id": row.id}
+
+
+def plan_decide_as(c: Container, *, principal: Principal, plan_id: int, accept: bool, note: str,
+                   on: dt.date) -> dict[str, Any]:
+    """Decide a proposed plan through its approval request: never by its maker, within the checker's limits."""
+    require(principal, PERM_DECIDE)
+    with c.uow() as s:
+        plan = s.get(PaymentPlan, plan_id)
+        if plan is None or plan.tenant_id != principal.tenant_id:
+            raise NotFound("no such payment plan")
+        requests = s.scalars(select(ApprovalRequest).where(ApprovalRequest.case_id == plan.case_id,
+                                                           ApprovalRequest.kind == "plan")
+                             .order_by(ApprovalRequest.id.desc()))
+        req = next((r for r in requests if (r.detail or {}).get("plan_id") == plan.id), None)
+        if req is None:  # fail closed: without a request nobody can tell who the maker was
+            raise Conflict("this plan has no approval request on record; propose it again")
+        row = approval_decide(s, tenant_id=principal.tenant_id, request_id=req.id, approve=accept,
+                              checker=principal.actor, checker_role=principal.role, note=note, on=on, now=c.clock())
+        s.refresh(plan)
+        return {"plan_id": plan.id, "status": plan.status, "request_id": row.id, "request_status": row.status}

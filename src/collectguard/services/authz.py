@@ -27,10 +27,14 @@ from sqlalchemy.orm import Session
 from collectguard.adapters.db.models import Borrower, Case, Clause, Contact, Loan
 from collectguard.errors import BadInput, Forbidden, NotFound
 
-ROLES = ("admin", "compliance_officer", "team_lead", "collector", "agency_collector", "auditor", "borrower")
-STAFF_ROLES = frozenset(ROLES) - {"borrower"}
+ROLES = ("admin", "compliance_officer", "team_lead", "collector", "agency_collector", "auditor", "borrower",
+         "integration")
+# ``integration``: a machine account of the lender (its payment system), for API tokens only. It is
+# not a person, so it gets none of the grants every person has: it reports payments and nothing else.
+MACHINE_ROLES = frozenset({"integration"})
+STAFF_ROLES = frozenset(ROLES) - {"borrower"} - MACHINE_ROLES
 _WORKERS = frozenset({"team_lead", "collector", "agency_collector"})  # roles that contact borrowers
-_ALL = frozenset(ROLES)
+_ALL = frozenset(ROLES) - MACHINE_ROLES  # every person
 
 
 def _roles(*names: str) -> frozenset[str]:
@@ -39,7 +43,7 @@ def _roles(*names: str) -> frozenset[str]:
 
 # permission -> roles holding it. Written this way round because reviewers ask "who can do X?".
 _GRANTS: dict[str, frozenset[str]] = {
-    "me.read": _ALL,
+    "me.read": _ALL | MACHINE_ROLES,
     "apr.compute": _ALL,
     "guard.check": _WORKERS | {"admin", "compliance_officer"},
     "attempt.create": _WORKERS,
@@ -59,7 +63,19 @@ _GRANTS: dict[str, frozenset[str]] = {
     "complaint.resolve": _roles("compliance_officer"),
     "ptp.create": _WORKERS | {"borrower"},
     "plan.request": _WORKERS | {"borrower"},
-    "plan.approve": _roles("team_lead", "compliance_officer"),
+    "plan.approve": _roles("team_lead", "compliance_officer"),  # hardship relief, resuming a case
+    # Collection operations (docs/operations.md). Waivers, plans and extensions are decided under
+    # maker-checker within the role's limits (policy/allocation/approvals.yaml).
+    "approval.decide": _roles("team_lead", "compliance_officer"),
+    "allocation.run": _roles("admin", "team_lead"),  # allocation rules, dry run, apply
+    "hold.manage": _roles("admin", "team_lead"),  # 留案: take a case from every holder, release it
+    "stop.manage": _roles("admin", "team_lead", "compliance_officer"),  # 停催: set a stop
+    "stop.lift": _roles("compliance_officer"),  # ending a stop early is compliance's call
+    "template.write": _roles("admin", "team_lead", "compliance_officer"),  # draft and lint templates
+    "template.approve": _roles("compliance_officer"),  # review: approve or reject, never one's own
+    "legal_action.record": _roles("admin", "compliance_officer"),
+    "contact.write": _WORKERS | {"compliance_officer", "borrower"},  # borrower-designated numbers only
+    "payment.record": _roles("admin", "integration"),  # the lender's payment system reports payments
     "rights.request": _roles("borrower"),
     "rights.handle": _roles("compliance_officer"),
     "portfolio.read": _roles("admin", "compliance_officer", "team_lead", "auditor"),

@@ -11,6 +11,13 @@ The daily run settles what depends on payments (``outcomes_settle``), in SQL:
   when they fall behind its installments due before the as-of date (the case is then unpaused).
 A plan is a record with its own installments; the loan's contractual schedule, and so its DPD and
 bucket, are not re-aged by it.
+
+Only a debtor promises to pay: collection is addressed to the debtor alone, and a third party may
+only be asked how to reach the debtor or to pass on a message (GB/T 45251; CBA 2026; FDCPA 1692b/c(b)).
+``ptp_refusal`` says why a promise (or any "someone else pays" result, ``PAYING_RESULTS``) from a
+recipient who is not a debtor of the pack (``debtor_roles``: CN borrower and guarantor) is refused,
+with the citations of the pack's ``<pack>.third_party.purpose`` rule; ``ptp_create`` and the attempt
+outcome path (``services.attempts``) refuse it (422, ``refusal`` in the problem).
 """
 
 from __future__ import annotations
@@ -96,9 +103,46 @@ def outcomes_settle(s: Session, *, as_of: dt.date, now: dt.datetime) -> dict[str
 
 # ---------------------------------------------------------------- promises to pay
 
+# Outcome codes that record a payment or a promise by the recipient of a contact: a debtor's only.
+PAYING_RESULTS = frozenset({"ptp"})
+_DEBTORS = frozenset({"borrower", "guarantor"})  # without a pack for the jurisdiction (fail closed: the narrowest)
+_REFUSAL_ZH = ("第三人不是债务人，不能记录其还款承诺或代为还款：只能向债务人本人催收，对第三人只能询问债务人的联系方式"
+               "或请其转告。第三人主动提出代为还款的，只告知还款所需信息，不作为还款承诺记录。")
+_REFUSAL_EN = ("A third party is not the debtor: no promise to pay (or payment on the debtor's behalf) is recorded "
+               "for them. Collect only from the debtor; a third party may only be asked how to reach the debtor or "
+               "to pass on a message. If one offers to pay, give only what is needed to pay, and record no promise.")
+
+
+def ptp_refusal(*, role: str, jurisdiction: str) -> dict[str, Any] | None:
+    """Why a promise to pay from a recipient of ``role`` is refused (``{rule, message_zh, message_en,
+    citations}``), or ``None`` when the pack of ``jurisdiction`` counts that role as a debtor."""
+    from collectguard.rules import Guard  # the compiled packs: loaded once per process
+
+    pack = Guard.default().packs.get(jurisdiction)
+    if role in (pack.debtor_roles if pack is not None else _DEBTORS):
+        return None
+    rule = next((r for r in pack.spec.rules if r.id.endswith(".third_party.purpose")), None) if pack else None
+    return {"rule": rule.id if rule else "third_party.purpose", "message_zh": _REFUSAL_ZH, "message_en": _REFUSAL_EN,
+            "citations": [c.id for c in rule.citations] if rule else ["CN:GBT45251", "CN:CBA2026"]}
+
+
+def ptp_recipient_check(*, role: str, jurisdiction: str, field: str = "result") -> None:
+    """Raise ``BadInput`` (422, with the refusal and its citations) unless ``role`` is a debtor's."""
+    refusal = ptp_refusal(role=role, jurisdiction=jurisdiction)
+    if refusal is not None:
+        raise BadInput(f"{refusal['message_en']} ({', '.join(refusal['citations'])})", field=field,
+                       detail={"refusal": refusal})
+
+
 def ptp_create(s: Session, *, tenant_id: int, case_id: int, promised_on: dt.date, due_date: dt.date,
-               amount: Any, actor: str, now: dt.datetime) -> PromiseToPay:
-    """Record a promise made on ``promised_on`` to pay ``amount`` by ``due_date`` (one open PTP per case)."""
+               amount: Any, actor: str, now: dt.datetime, recipient_role: str | None = None,
+               jurisdiction: str = "CN") -> PromiseToPay:
+    """Record a promise made on ``promised_on`` to pay ``amount`` by ``due_date`` (one open PTP per case).
+
+    ``recipient_role``: who promised, when known (the recipient of the contact); a third party is refused.
+    """
+    if recipient_role is not None:
+        ptp_recipient_check(role=recipient_role, jurisdiction=jurisdiction, field="recipient_role")
     case = _open_case(s, tenant_id, case_id)
     value = parse_amount(amount, field="amount", positive=True)
     if due_date < promised_on:

@@ -43,10 +43,10 @@ __all__ = ["CODE_ALPHABET", "PaylinkExpired", "paylink_create", "paylink_create_
 CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 CODE_LENGTH = 8
 MAX_TTL_HOURS = 24 * 30
-# Who may hand out a link (those who may record a promise to pay) and who may report payments:
-# the lender's payment system runs with an admin token (until authz has its own "payment.record").
+# Who may hand out a link (those who may record a promise to pay) and who may report payments: the
+# lender's payment system, with a token of role ``integration`` (or an admin): services.authz.
 PERM_LINK = "ptp.create"
-PERM_PAYMENT = "import.run"
+PERM_PAYMENT = "payment.record"
 NOTE = {"zh": "请在贷款机构的官方 App 或网站内完成还款（可输入还款码）。本页面不收款，也不会要求您向个人账户转账。",
         "en": "Pay in the lender's own app or website (you may enter the repayment code). This page takes no "
               "payment and will never ask you to transfer money to a personal account."}
@@ -211,7 +211,7 @@ def paylink_create_as(c: Container, *, principal: Principal, case_id: int, ttl_h
 
 
 def payment_record_as(c: Container, *, principal: Principal, **kw: Any) -> tuple[dict[str, Any], bool]:
-    """``payment_record`` for the lender's payment system (an admin token of the lender)."""
+    """``payment_record`` for the lender's payment system (``payment.record``: an integration token)."""
     require(principal, PERM_PAYMENT)
     with c.uow() as s:
         return payment_record(s, tenant_id=principal.tenant_id, actor=principal.actor, now=c.clock(), **kw)

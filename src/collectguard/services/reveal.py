@@ -62,9 +62,8 @@ SOURCE_REFUSALS: dict[str, tuple[str, str, tuple[str, ...]]] = {
 }
 # Sources no import or form ever accepts, whatever consent is on record.
 BROKER_SOURCES = ("purchased", "data_broker", "repair_service", "operator_call_log")
-# Until authz has "contact.write": the people who handle clear numbers anyway (workers, compliance,
-# the borrower); agencies are refused below.
-PERM_CONTACT_ADD = "pii.read"
+# services.authz "contact.write": workers, compliance and the borrower; agencies are refused below.
+PERM_CONTACT_ADD = "contact.write"
 
 
 def contact_source_refusal(source: str) -> dict[str, Any] | None:

@@ -41,20 +41,21 @@ from collectguard.adapters.db.models_ops import CaseHold, CollectionStop
 from collectguard.bootstrap import Container
 from collectguard.domain import validation as v
 from collectguard.domain.event import CollectionEvent
-from collectguard.errors import BadInput, Conflict, Forbidden, NotFound
+from collectguard.errors import BadInput, Conflict, NotFound
 from collectguard.services.audit import audit_append
-from collectguard.services.authz import Principal, can, ensure_visible, require
+from collectguard.services.authz import Principal, ensure_visible, require
 
-__all__ = ["QUEUE_STOP_FILTER_SQL", "STOP_REASONS", "case_hold", "case_hold_release", "stop_active", "stop_apply",
-           "stop_create", "stop_create_as", "stop_lift", "stop_lift_as", "stop_view", "stops_list_as",
-           "stops_of_case"]
+__all__ = ["QUEUE_STOP_FILTER_SQL", "STOP_REASONS", "case_hold", "case_hold_as", "case_hold_release",
+           "case_hold_release_as", "hold_active", "stop_active", "stop_apply", "stop_create", "stop_create_as",
+           "stop_lift", "stop_lift_as", "stop_view", "stops_list_as", "stops_of_case"]
 
 STOP_REASONS = ("complaint", "dispute", "fraud", "litigation", "deceased", "hardship")
 SCOPES = ("case", "number")
-# Who may stop collection: compliance officers, team leads and admins; lifting one is compliance's call.
-# (Until authz has its own "stop.manage", these borrow the nearest existing permissions.)
-PERMS_CREATE = ("complaint.resolve", "case.assign")
-PERM_LIFT = "complaint.resolve"
+# Who may stop collection (compliance officers, team leads, admins), lift a stop (compliance) and
+# hold a case (team leads, admins): services.authz.
+PERM_CREATE = "stop.manage"
+PERM_LIFT = "stop.lift"
+PERM_HOLD = "hold.manage"
 
 # For ``daily_sql.candidates_sql`` (alias ``c`` = the case, ``p.d`` = the as-of date): no queue
 # actions for a case under an active case stop.
@@ -217,9 +218,9 @@ def stop_view(row: CollectionStop, *, on: dt.date | None = None) -> dict[str, An
 # ---------------------------------------------------------------- for the API (principal-checked)
 
 def stop_create_as(c: Container, *, principal: Principal, case_id: int, on: dt.date, **kw: Any) -> dict[str, Any]:
-    """``stop_create`` for a caller who may stop collection and see the case; ``starts_on`` defaults to ``on``."""
-    if not any(can(principal, p) for p in PERMS_CREATE):
-        raise Forbidden(f"role {principal.role!r} may not stop collection", detail={"permission": PERMS_CREATE[0]})
+    """``stop_create`` for a caller who may stop collection (``stop.manage``) and see the case; ``starts_on``
+    defaults to ``on``."""
+    require(principal, PERM_CREATE)
     kw["starts_on"] = kw.get("starts_on") or on
     with c.uow() as s:
         case = ensure_visible(s.get(Case, case_id), principal, session=s)
@@ -229,7 +230,7 @@ def stop_create_as(c: Container, *, principal: Principal, case_id: int, on: dt.d
 
 
 def stop_lift_as(c: Container, *, principal: Principal, stop_id: int, note: str = "") -> dict[str, Any]:
-    """``stop_lift`` for a compliance officer of the stop's tenant."""
+    """``stop_lift`` for a compliance officer of the stop's tenant (``stop.lift``)."""
     require(principal, PERM_LIFT)
     with c.uow() as s:
         row = stop_lift(s, tenant_id=principal.tenant_id, stop_id=stop_id, actor=principal.actor, now=c.clock(),
@@ -255,7 +256,7 @@ def case_hold(s: Session, *, tenant_id: int, case_id: int, reason: str, on: dt.d
         raise Conflict("the case is closed")
     if not reason.strip() or len(reason) > 2000:
         raise BadInput("a reason of 1–2000 characters is required", field="reason")
-    if s.scalar(select(CaseHold.id).where(CaseHold.case_id == case.id, CaseHold.released_at.is_(None))):
+    if hold_active(s, case_id=case.id) is not None:
         raise Conflict("the case is already held")
     held_by = {"user_id": case.assignee_user_id, "agency_tenant_id": case.agency_tenant_id}
     s.execute(update(CaseAssignment).where(CaseAssignment.case_id == case.id, CaseAssignment.ended_on.is_(None))
@@ -277,7 +278,7 @@ def case_hold(s: Session, *, tenant_id: int, case_id: int, reason: str, on: dt.d
 def case_hold_release(s: Session, *, tenant_id: int, case_id: int, actor: str, now: dt.datetime) -> CaseHold:
     """Release a held case back to allocation (audited)."""
     case = _case(s, tenant_id, case_id)
-    row = s.scalar(select(CaseHold).where(CaseHold.case_id == case.id, CaseHold.released_at.is_(None)))
+    row = hold_active(s, case_id=case.id)
     if row is None:
         raise Conflict("the case is not held")
     row.released_at, row.released_by = now, actor[:120]
@@ -286,3 +287,32 @@ def case_hold_release(s: Session, *, tenant_id: int, case_id: int, actor: str, n
     audit_append(s, tenant_id=tenant_id, actor=actor, action="case.hold_release", subject=f"case:{case.id}",
                  now=now, payload={"borrower_id": case.borrower_id, "case_id": case.id, "hold_id": row.id})
     return row
+
+
+def hold_active(s: Session, *, case_id: int) -> CaseHold | None:
+    """The case's hold in force, or ``None``."""
+    return s.scalar(select(CaseHold).where(CaseHold.case_id == case_id, CaseHold.released_at.is_(None)))
+
+
+def _holder_case(s: Session, principal: Principal, case_id: int) -> Case:
+    require(principal, PERM_HOLD)
+    if principal.agency_tenant_id is not None:  # an agency holds nothing of the lender's
+        raise NotFound("no such object")
+    return ensure_visible(s.get(Case, case_id), principal, session=s)
+
+
+def case_hold_as(c: Container, *, principal: Principal, case_id: int, reason: str, on: dt.date) -> dict[str, Any]:
+    """``case_hold`` for a team lead or admin of the case's lender (``hold.manage``)."""
+    with c.uow() as s:
+        case = _holder_case(s, principal, case_id)
+        row = case_hold(s, tenant_id=case.tenant_id, case_id=case.id, reason=reason, on=on, actor=principal.actor,
+                        now=c.clock())
+        return {"hold_id": row.id, "case_id": case.id}
+
+
+def case_hold_release_as(c: Container, *, principal: Principal, case_id: int) -> dict[str, Any]:
+    """``case_hold_release`` for a team lead or admin of the case's lender (``hold.manage``)."""
+    with c.uow() as s:
+        case = _holder_case(s, principal, case_id)
+        row = case_hold_release(s, tenant_id=case.tenant_id, case_id=case.id, actor=principal.actor, now=c.clock())
+        return {"hold_id": row.id, "case_id": case.id, "released": True}

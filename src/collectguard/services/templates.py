@@ -35,7 +35,7 @@ from collectguard.bootstrap import Container
 from collectguard.errors import BadInput, Conflict, Forbidden, NotFound, Unavailable
 from collectguard.rules.normalize import normalize
 from collectguard.services.audit import audit_append
-from collectguard.services.authz import Principal, can, ensure_visible, require
+from collectguard.services.authz import Principal, ensure_visible, require
 
 __all__ = ["VARIABLES", "legal_action_active", "legal_action_record", "legal_action_record_as", "legal_wording",
            "template_act_as", "template_create", "template_lint", "template_render_approved", "template_render_as",
@@ -51,10 +51,11 @@ _SAMPLE = {"zh": {"name_masked": "张*", "amount": "860.00", "due_date": "2026-0
            "en": {"name_masked": "Z***", "amount": "860.00", "due_date": "2026-04-01", "app": "Example Finance",
                   "dpd": "12", "pay_code": "AB23CD45", "pay_link": "https://pay.example/p/x",
                   "court": "Example County Court", "case_number": "2026-CV-1"}}
-# Until authz has "template.write" / "template.approve" / "legal_action.record", the nearest ones:
-PERMS_AUTHOR = ("case.assign", "complaint.resolve")  # admins, team leads, compliance officers
-PERM_REVIEW = "complaint.resolve"  # compliance officers
-PERMS_LEGAL = ("complaint.resolve", "import.run")  # compliance officers; admins (the legal system's feed)
+# services.authz: authors are admins, team leads and compliance officers; reviewers compliance officers;
+# legal actions are recorded by compliance or an admin (the legal system's feed).
+PERM_AUTHOR = "template.write"
+PERM_REVIEW = "template.approve"
+PERM_LEGAL = "legal_action.record"
 
 
 @cache
@@ -231,18 +232,10 @@ def _audit(s: Session, row: MessageTemplate, actor: str, action: str, now: dt.da
 
 # ---------------------------------------------------------------- for the API (principal-checked)
 
-def _require_any(p: Principal, perms: tuple[str, ...]) -> None:
-    if not any(can(p, x) for x in perms):
-        raise Forbidden(f"role {p.role!r} may not do this", detail={"permission": perms[0]})
-
-
 def template_act_as(c: Container, *, principal: Principal, action: str, template_id: int | None = None,
                     **kw: Any) -> dict[str, Any]:
     """``create`` / ``lint`` (authors) and ``review`` (compliance) for the caller's tenant."""
-    if action == "review":
-        require(principal, PERM_REVIEW)
-    else:
-        _require_any(principal, PERMS_AUTHOR)
+    require(principal, PERM_REVIEW if action == "review" else PERM_AUTHOR)
     with c.uow() as s:
         common = {"tenant_id": principal.tenant_id, "now": c.clock()}
         if action == "create":
@@ -274,7 +267,7 @@ def templates_list_as(c: Container, *, principal: Principal, code: str | None = 
 
 def legal_action_record_as(c: Container, *, principal: Principal, case_id: int, **kw: Any) -> dict[str, Any]:
     """``legal_action_record`` on a visible case, by compliance or an admin."""
-    _require_any(principal, PERMS_LEGAL)
+    require(principal, PERM_LEGAL)
     with c.uow() as s:
         case = ensure_visible(s.get(Case, case_id), principal, session=s)
         row = legal_action_record(s, tenant_id=case.tenant_id, case_id=case.id, actor=principal.actor,

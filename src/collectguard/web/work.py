@@ -1,6 +1,8 @@
 """/work — the collector workbench (DESIGN §8): today's queue, a case, and the guard before every action.
 
-Thin: parse the form, call one service (``services.workbench``, ``services.attempts``), render.
+Thin: parse the form, call one service (``services.workbench``, ``services.attempts``), render. The
+case page also shows the collection-operations panel (``services.casework``: stops, hold,
+complaints, approvals, repayment links, approved templates); its forms live in ``web.work_ops``.
 Every page needs a signed-in user (the app-wide gate redirects a browser to /signin); every POST
 carries the CSRF token (``csrf_input``), which the gate checks. A refused or invalid action shows
 the case again with the reason, never a JSON problem; ids the caller may not see answer 404.
@@ -20,6 +22,9 @@ from collectguard.domain.event import Channel, Purpose
 from collectguard.errors import BadInput, CollectguardError, Denied
 from collectguard.services.assess import finding_articles
 from collectguard.services.attempts import RESULTS, contact_attempt_outcome
+from collectguard.services.casework import case_ops, case_template_text
+from collectguard.services.daily import daily_default_as_of
+from collectguard.services.outcomes import PAYING_RESULTS, ptp_refusal
 from collectguard.services.workbench import (
     NOTE_MAX,
     case_attempt_record,
@@ -39,7 +44,9 @@ PAGE_SIZE = 50
 CHANNELS = get_args(Channel)
 PURPOSES = get_args(Purpose)
 MESSAGE_MAX = 1000
-DONE = ("attempt", "outcome", "ptp", "note")  # the confirmations a redirect back to the case may ask for
+# The confirmations a redirect back to the case may ask for (work.done.<x>).
+DONE = ("attempt", "outcome", "ptp", "note", "stop", "lift", "hold", "release", "approval", "decision", "paylink",
+        "complaint", "legal")
 
 
 def error_page(request: Request, exc: CollectguardError, *, principal: Any = None) -> HTMLResponse:
@@ -85,9 +92,13 @@ def queue_page(request: Request, c: ContainerDep, p: PrincipalDep,
 def _case_page(request: Request, c: Any, p: Any, case_id: int, *, status: int = 200, **extra: Any) -> HTMLResponse:
     try:
         data = case_file(c, principal=p, case_id=case_id)
+        ops = case_ops(c, principal=p, case_id=case_id, on=daily_default_as_of(c))
     except CollectguardError as exc:
         return error_page(request, exc, principal=p)
     lang = pick_lang(request)
+    # Outcome codes that mean "someone pays" are offered only on contacts with a debtor (outcomes.ptp_refusal).
+    jur = data["borrower"]["jurisdiction"]
+    payers = {h["role"] for h in data["history"] if h["role"] and ptp_refusal(role=h["role"], jurisdiction=jur) is None}
     decision = extra.get("decision")
     if decision is not None:  # each citation with its instrument's name and the text it stands for
         extra["articles"] = [finding_articles(v, "zh" if lang == "zh-CN" else "en")
@@ -95,9 +106,10 @@ def _case_page(request: Request, c: Any, p: Any, case_id: int, *, status: int = 
         message = (extra.get("form") or {}).get("message", "")
         extra["marked_message"] = highlight(message, [tuple(h["span"]) for h in decision.get("lint") or []])
     form = {"channel": "call", "recipient": "borrower", "time": data["local_now"], "purpose": "collect",
-            "message": "", **extra.pop("form", {})}
-    resp = render(request, "work/case.html", principal=p, f=data, form=form, channels=CHANNELS,
-                  purposes=PURPOSES, results=RESULTS, note_max=NOTE_MAX, message_max=MESSAGE_MAX,
+            "message": "", "template_id": "", **extra.pop("form", {})}
+    resp = render(request, "work/case.html", principal=p, f=data, ops=ops, form=form, channels=CHANNELS,
+                  purposes=PURPOSES, results=RESULTS, paying=PAYING_RESULTS, payers=payers, note_max=NOTE_MAX,
+                  message_max=MESSAGE_MAX,
                   done=request.query_params.get("done") if request.query_params.get("done") in DONE else None,
                   **extra)
     resp.status_code = status
@@ -134,16 +146,29 @@ def _when(raw: str) -> dt.datetime | None:
 
 Channel_ = Annotated[str, Form(max_length=16)]
 Text_ = Annotated[str, Form(max_length=MESSAGE_MAX)]
+TemplateId_ = Annotated[str, Form(max_length=20)]
+
+
+def _message(c: Any, p: Any, case_id: int, template_id: str, message: str) -> str:
+    """The message to judge and send: an approved template filled in for the case, or the typed text."""
+    if not template_id.strip():
+        return message
+    if not template_id.strip().isdigit():
+        raise BadInput("choose one of the approved templates", field="template_id")
+    return case_template_text(c, principal=p, case_id=case_id, template_id=int(template_id), on=daily_default_as_of(c))
 
 
 @router.post("/work/cases/{case_id}/check", response_class=HTMLResponse)
 def case_check_submit(request: Request, case_id: int, c: ContainerDep, p: PrincipalDep,
                       channel: Channel_ = "call", recipient: Annotated[str, Form(max_length=40)] = "borrower",
                       time: Annotated[str, Form(max_length=40)] = "",
-                      purpose: Annotated[str, Form(max_length=20)] = "collect", message: Text_ = "") -> HTMLResponse:
+                      purpose: Annotated[str, Form(max_length=20)] = "collect", message: Text_ = "",
+                      template_id: TemplateId_ = "") -> HTMLResponse:
     """The guard's answer for the planned contact (nothing is reserved; the decision is recorded)."""
-    form = {"channel": channel, "recipient": recipient, "time": time, "purpose": purpose, "message": message}
+    form = {"channel": channel, "recipient": recipient, "time": time, "purpose": purpose, "message": message,
+            "template_id": template_id}
     try:
+        message = form["message"] = _message(c, p, case_id, template_id, message)
         when = _when(time) or c.clock()
         result = case_check(c, principal=p, case_id=case_id, channel=channel, recipient=recipient, when=when,
                             purpose=purpose, message=message)
@@ -157,10 +182,13 @@ def case_check_submit(request: Request, case_id: int, c: ContainerDep, p: Princi
 def case_attempt_submit(request: Request, case_id: int, c: ContainerDep, p: PrincipalDep,
                         channel: Channel_ = "call", recipient: Annotated[str, Form(max_length=40)] = "borrower",
                         time: Annotated[str, Form(max_length=40)] = "",
-                        purpose: Annotated[str, Form(max_length=20)] = "collect", message: Text_ = "") -> Response:
+                        purpose: Annotated[str, Form(max_length=20)] = "collect", message: Text_ = "",
+                        template_id: TemplateId_ = "") -> Response:
     """Reserve the contact (the guard judges it again, atomically); a refusal shows the decision."""
-    form = {"channel": channel, "recipient": recipient, "time": time, "purpose": purpose, "message": message}
+    form = {"channel": channel, "recipient": recipient, "time": time, "purpose": purpose, "message": message,
+            "template_id": template_id}
     try:
+        message = form["message"] = _message(c, p, case_id, template_id, message)
         out = case_attempt_record(c, principal=p, case_id=case_id, channel=channel, recipient=recipient,
                                   when=_when(time), purpose=purpose, message=message)
     except Denied as exc:

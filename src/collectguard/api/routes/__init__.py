@@ -10,7 +10,8 @@ from fastapi import FastAPI
 API_MODULES = ("health", "guard", "portfolio", "attempts", "assess", "consents", "clauses", "audit", "ledger",
                "accounts", "qa", "ops", "costs")
 PAGE_MODULES = ("collectguard.web.pages", "collectguard.web.auth", "collectguard.web.selfcheck",
-                "collectguard.web.work", "collectguard.web.compliance", "collectguard.web.portal")
+                "collectguard.web.work", "collectguard.web.compliance", "collectguard.web.portal",
+                "collectguard.web.work_ops", "collectguard.web.compliance_ops")
 
 
 def register_routes(app: FastAPI) -> None:

@@ -4,9 +4,9 @@ Thin: parse, check the permission and that the case is visible to the caller (te
 borrower scope, ``services.authz``), call one service in a unit of work, render.
 Permissions used (``services.authz``): analytics and summaries ``portfolio.read``; the queue
 ``case.read``; capacities, contracts, recall and outsourcing notices ``case.assign``; promises
-``ptp.create``; plans and hardship requests ``plan.request``, their decisions and resuming a case
-``plan.approve``; disputes ``complaint.create``, their resolution ``complaint.resolve``;
-strategies ``daily.run`` (admin).
+``ptp.create``; plans and hardship requests ``plan.request``; a plan's decision ``approval.decide``
+under maker-checker (``services.approvals``); hardship decisions and resuming a case ``plan.approve``;
+disputes ``complaint.create``, their resolution ``complaint.resolve``; strategies ``daily.run`` (admin).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 from collectguard.adapters.db.models import Case
 from collectguard.api.deps import ContainerDep, PrincipalDep
 from collectguard.errors import NotFound
-from collectguard.services import outcomes, queue
+from collectguard.services import approvals, outcomes, queue
 from collectguard.services.analytics import recovery_analytics
 from collectguard.services.authz import Principal, ensure_visible, require
 from collectguard.services.daily import daily_default_as_of, daily_summary
@@ -143,16 +143,14 @@ def ptp_create(case_id: int, body: PtpIn, c: ContainerDep, p: PrincipalDep) -> d
 class PlanIn(BaseModel):
     schedule: list[dict[str, Any]] = Field(min_length=1, max_length=120,
                                            description='[{"due_date": "2026-05-01", "amount": "300.00"}, …]')
+    reason: str = Field("", max_length=4000)
 
 
-@router.post("/cases/{case_id}/plans", status_code=201, summary="Propose a payment plan")
+@router.post("/cases/{case_id}/plans", status_code=201,
+             summary="Propose a payment plan (decided under maker-checker, see /plans/{id}/decision)")
 def plan_propose(case_id: int, body: PlanIn, c: ContainerDep, p: PrincipalDep) -> dict[str, Any]:
-    require(p, "plan.request")
-    with c.uow() as s:
-        case = _case(s, p, case_id)
-        plan = outcomes.payment_plan_propose(s, tenant_id=case.tenant_id, case_id=case.id,
-                                             schedule=body.schedule, actor=p.actor, now=c.clock())
-        return {"plan_id": plan.id, "status": plan.status}
+    return approvals.plan_propose_as(c, principal=p, case_id=case_id, schedule=body.schedule,
+                                     on=daily_default_as_of(c), reason=body.reason)
 
 
 class Decision(BaseModel):
@@ -160,13 +158,11 @@ class Decision(BaseModel):
     note: str = Field("", max_length=2000)
 
 
-@router.post("/plans/{plan_id}/decision", summary="Accept or reject a proposed plan")
+@router.post("/plans/{plan_id}/decision", summary="Accept or reject a proposed plan (never your own proposal)")
 def plan_decide(plan_id: int, body: Decision, c: ContainerDep, p: PrincipalDep) -> dict[str, Any]:
-    require(p, "plan.approve")
-    with c.uow() as s:
-        plan = outcomes.payment_plan_decide(s, tenant_id=p.tenant_id, plan_id=plan_id, accept=body.accept,
-                                            starts_on=daily_default_as_of(c), actor=p.actor, now=c.clock())
-        return {"plan_id": plan.id, "status": plan.status}
+    """Through ``services.approvals``: ``approval.decide``, maker ≠ checker, the checker's limits."""
+    return approvals.plan_decide_as(c, principal=p, plan_id=plan_id, accept=body.accept, note=body.note,
+                                    on=daily_default_as_of(c))
 
 
 class Reason(BaseModel):

@@ -2,9 +2,12 @@
 (减免 / 分期 / 展期), repayment links and payments, message templates, legal actions, revealing a
 number and the borrower's own contacts. Thin: parse, call one service, render.
 
-Permissions (``services.authz``): allocation and holds ``case.assign``; the rest are checked by the
-``*_as`` services (see each one). ``pages`` is the public repayment page ``/pay/{token}`` (no login:
-the signed token is the credential), mounted without the API prefix.
+Permissions (``services.authz``, docs/operations.md) are checked by the ``*_as`` services: allocation
+``allocation.run``, holds ``hold.manage``, stops ``stop.manage``/``stop.lift``, approvals
+``plan.request``/``approval.decide``, payments ``payment.record``, templates ``template.write``/
+``template.approve``, legal actions ``legal_action.record``, contacts ``contact.write``.
+``pages`` is the public repayment page ``/pay/{token}`` (no login: the signed token is the
+credential), mounted without the API prefix.
 """
 
 from __future__ import annotations
@@ -18,11 +21,10 @@ from fastapi import APIRouter, Header, Path, Request, Response
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from collectguard.adapters.db.models import Case
 from collectguard.api.deps import ContainerDep, PrincipalDep
 from collectguard.errors import NotFound
 from collectguard.services import allocation, approvals, complaints, paylinks, reveal, stops, templates
-from collectguard.services.authz import Principal, ensure_visible, require
+from collectguard.services.authz import require
 from collectguard.services.daily import daily_default_as_of
 
 router = APIRouter(tags=["operations"])
@@ -37,26 +39,14 @@ class Model(BaseModel):
 
 # ---------------------------------------------------------------- allocation and holds
 
-def _allocator(p: Principal) -> None:
-    require(p, "case.assign")
-    if p.agency_tenant_id is not None:  # an agency allocates nothing of the lender's
-        raise NotFound("no such object")
-
-
 @router.get("/allocation/rules", summary="The allocation rules in force (分案规则)")
 def rules_read(c: ContainerDep, p: PrincipalDep) -> dict[str, Any]:
-    _allocator(p)
-    with c.uow(write=False) as s:
-        rules, sha = allocation.allocation_rules_for(s, tenant_id=p.tenant_id)
-    return {**rules.model_dump(mode="json"), "sha256": sha}
+    return allocation.allocation_rules_read_as(c, principal=p)
 
 
 @router.put("/allocation/rules", summary="Save the tenant's allocation rules (a new version)")
 def rules_save(body: dict[str, Any], c: ContainerDep, p: PrincipalDep) -> dict[str, Any]:
-    _allocator(p)
-    with c.uow() as s:
-        row = allocation.allocation_rules_save(s, tenant_id=p.tenant_id, body=body, actor=p.actor, now=c.clock())
-        return {"id": row.id, "version": row.version, "sha256": row.sha256}
+    return allocation.allocation_rules_save_as(c, principal=p, body=body)
 
 
 class DryRun(Model):
@@ -65,9 +55,7 @@ class DryRun(Model):
 
 @router.post("/allocation/dry-run", summary="The distribution the rules would give (nothing is written)")
 def allocate_dry_run(body: DryRun, c: ContainerDep, p: PrincipalDep) -> dict[str, Any]:
-    _allocator(p)
-    with c.uow(write=False) as s:
-        return allocation.allocation_plan(s, tenant_id=p.tenant_id, as_of=daily_default_as_of(c), rules=body.rules)
+    return allocation.allocation_plan_as(c, principal=p, as_of=daily_default_as_of(c), rules=body.rules)
 
 
 class Apply(Model):
@@ -76,10 +64,8 @@ class Apply(Model):
 
 @router.post("/allocation/apply", summary="Apply the saved rules: assignments and audit records")
 def allocate_apply(body: Apply, c: ContainerDep, p: PrincipalDep) -> dict[str, Any]:
-    _allocator(p)
-    with c.uow() as s:
-        return allocation.allocation_apply(s, tenant_id=p.tenant_id, as_of=daily_default_as_of(c), actor=p.actor,
-                                           now=c.clock(), expect_plan_sha256=body.plan_sha256)
+    return allocation.allocation_apply_as(c, principal=p, as_of=daily_default_as_of(c),
+                                          expect_plan_sha256=body.plan_sha256)
 
 
 class Reason(Model):
@@ -88,21 +74,12 @@ class Reason(Model):
 
 @router.post("/cases/{case_id}/hold", status_code=201, summary="Hold a case (留案): nobody holds it")
 def hold(case_id: Id, body: Reason, c: ContainerDep, p: PrincipalDep) -> dict[str, Any]:
-    _allocator(p)
-    with c.uow() as s:
-        case = ensure_visible(s.get(Case, case_id), p, session=s)
-        row = stops.case_hold(s, tenant_id=case.tenant_id, case_id=case.id, reason=body.reason,
-                              on=daily_default_as_of(c), actor=p.actor, now=c.clock())
-        return {"hold_id": row.id, "case_id": case.id}
+    return stops.case_hold_as(c, principal=p, case_id=case_id, reason=body.reason, on=daily_default_as_of(c))
 
 
 @router.post("/cases/{case_id}/hold/release", summary="Release a held case to allocation")
 def hold_release(case_id: Id, c: ContainerDep, p: PrincipalDep) -> dict[str, Any]:
-    _allocator(p)
-    with c.uow() as s:
-        case = ensure_visible(s.get(Case, case_id), p, session=s)
-        row = stops.case_hold_release(s, tenant_id=case.tenant_id, case_id=case.id, actor=p.actor, now=c.clock())
-        return {"hold_id": row.id, "case_id": case.id, "released": True}
+    return stops.case_hold_release_as(c, principal=p, case_id=case_id)
 
 
 # ---------------------------------------------------------------- stops and complaints
