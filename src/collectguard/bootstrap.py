@@ -63,6 +63,12 @@ class Container:
             conn.close()
 
 
+def pii_cipher(settings: Settings) -> PiiCipher:
+    """The PII cipher of ``settings``: the current key, the retired keys still readable, the look-up key."""
+    key_id, key, old_keys, hmac_key = settings.pii_keyring()
+    return PiiCipher(key, key_id=key_id, old_keys=old_keys, hmac_key=hmac_key)
+
+
 def build(settings: Settings | None = None, *, migrate: bool = True) -> Container:
     """Build the container; with ``migrate`` the database is created or upgraded to the latest schema."""
     settings = settings or Settings()
@@ -72,7 +78,7 @@ def build(settings: Settings | None = None, *, migrate: bool = True) -> Containe
     elif not is_initialised(engine):
         upgrade(engine)
     container = Container(settings=settings, engine=engine, sessions=session_factory(engine),
-                          cipher=PiiCipher(settings.pii_key_bytes()))
+                          cipher=pii_cipher(settings))
     from collectguard.services.audit_signing import audit_signer_attach
 
     # Appends then sign a checkpoint every N records themselves (docs/audit.md).

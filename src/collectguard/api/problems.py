@@ -67,8 +67,18 @@ def install(app: FastAPI) -> None:
                        "full); nothing was recorded — retry later", code="unavailable", instance=request.url.path,
                        headers_retry=True)
 
+    @app.exception_handler(OverflowError)
+    async def _out_of_range(request: Request, exc: OverflowError) -> JSONResponse:
+        # A number beyond 64 bits (SQLite cannot bind it) or a date pushed past year 9999: the input's fault.
+        return problem(422, "Bad input", "a number or date is out of range", code="bad_input",
+                       instance=request.url.path)
+
     @app.exception_handler(DBAPIError)
     async def _database_error(request: Request, exc: DBAPIError) -> JSONResponse:
+        if str(getattr(exc.orig, "sqlstate", "") or "").startswith("22"):
+            # PostgreSQL "data exception" (a value out of range, too long for its column): the input's fault.
+            return problem(422, "Bad input", "a value is out of range or too long", code="bad_input",
+                           instance=request.url.path)
         log.error("database_error", path=request.url.path, error_type=type(exc.orig).__name__)
         return problem(503, "Service unavailable", "the database refused the operation; nothing was recorded",
                        code="unavailable", instance=request.url.path)

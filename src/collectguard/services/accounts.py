@@ -28,16 +28,15 @@ from collectguard.adapters.db.models import ApiToken, Borrower, Tenant, User
 from collectguard.errors import BadInput, Conflict, NotFound, Unauthenticated
 from collectguard.services.audit import audit_append
 from collectguard.services.authz import ROLES, Principal, role_validate
+from collectguard.services.tenancy import tenant_ensure, tenant_get
 
 MIN_PASSWORD_CHARS = 10
 MAX_PASSWORD_BYTES = 1024  # argon2 hashes any length; a cap keeps a sign-in from being a CPU sink
 SESSION_LABEL = "web-session"
 SESSION_TTL = dt.timedelta(hours=12)
 DEFAULT_TOKEN_DAYS = 90
-TENANT_KINDS = ("lender", "agency")
 
 _USERNAME = re.compile(r"^[\w.@+-]{3,120}$")
-_TENANT_CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{1,63}$")
 # Roles bound to one tenant kind: agencies' staff collect as agency_collector, lenders' as collector,
 # and a borrower is a customer of a lender.
 _ROLE_TENANT_KIND = {"agency_collector": "agency", "collector": "lender", "borrower": "lender"}
@@ -96,29 +95,10 @@ def token_hash(token: str) -> str:
 
 # ---- tenants and users ----------------------------------------------------------------------------
 
-def tenant_get(session: Session, code: str) -> Tenant:
-    """The tenant with ``code``, or ``NotFound``."""
-    tenant = session.scalar(select(Tenant).where(Tenant.code == code))
-    if tenant is None:
-        raise NotFound(f"unknown tenant {code!r}", detail={"field": "tenant"})
-    return tenant
-
-
 def tenant_create(session: Session, *, code: str, kind: str = "lender", actor: str,
                   now: dt.datetime) -> Tenant:
-    """Create a tenant (lender or agency); ``Conflict`` when the code is taken."""
-    if not _TENANT_CODE.match(code):
-        raise BadInput("a tenant code is 2-64 characters of a-z, 0-9, '-' and '_'", field="tenant")
-    if kind not in TENANT_KINDS:
-        raise BadInput(f"unknown tenant kind {kind!r}; expected lender or agency", field="tenant_kind")
-    if session.scalar(select(Tenant.id).where(Tenant.code == code)) is not None:
-        raise Conflict(f"tenant {code!r} already exists")
-    tenant = Tenant(code=code, name=code, kind=kind, licensed=True, created_at=_utc(now))
-    session.add(tenant)
-    session.flush()
-    audit_append(session, tenant_id=tenant.id, actor=actor, action="tenant.create",
-                 subject=f"tenant:{tenant.id}", payload={"code": code, "kind": kind}, now=now)
-    return tenant
+    """Create a tenant (lender or agency); ``Conflict`` when the code is taken (``tenancy.tenant_ensure``)."""
+    return tenant_ensure(session, code=code, kind=kind, actor=actor, now=now, exist_ok=False)
 
 
 def user_create(session: Session, *, tenant_code: str, username: str, role: str, password: str,

@@ -170,8 +170,9 @@ def demo_seed(c: Container, *, loans: int = 10_000, seed: int = 42,
     advance = progress("seeding demo portfolio", loans)
     with c.uow() as s:
         lender = tenant_ensure(s, code=DEMO_LENDER, name="示例消费金融 Demo Consumer Finance", kind="lender",
-                               now=now)
-        tenant_ensure(s, code=DEMO_AGENCY, name="示例催收服务 Demo Collection Agency", kind="agency", now=now)
+                               actor="demo", now=now)
+        tenant_ensure(s, code=DEMO_AGENCY, name="示例催收服务 Demo Collection Agency", kind="agency",
+                      actor="demo", now=now)
         if s.scalar(select(Loan.id).where(Loan.tenant_id == lender.id).limit(1)) is not None:
             raise Conflict(f"tenant {DEMO_LENDER} already has loans; seed the demo into a fresh database")
         done = 0

@@ -154,7 +154,7 @@ def import_csv(c: Container, *, kind: str, path: Path, tenant_code: str, progres
     rows, shape_errors = _rows(decode_csv_bytes(data), spec, kind)
     now = c.clock()
     with c.uow() as session:
-        tenant = tenant_ensure(session, code=tenant_code, now=now)
+        tenant = tenant_ensure(session, code=tenant_code, actor=actor, now=now)
         batch = Batch(session=session, tenant_id=tenant.id, cipher=c.cipher, now=now, file_sha256=digest,
                       errors=shape_errors)
         ticker = Ticker(progress(f"validating {kind}", len(rows)))
