@@ -143,8 +143,15 @@ def main(argv: list[str] | None = None) -> Any:
         if type(exc).__name__ == "Abort":
             typer.echo("aborted", err=True)
             sys.exit(130)
+        from pydantic import ValidationError
         from sqlalchemy.exc import DBAPIError
 
+        if isinstance(exc, ValidationError) and exc.title == "Settings":
+            # A bad COLLECTGUARD_* setting: name it (never echo its value: it may be a key).
+            first = exc.errors()[0]
+            name = " COLLECTGUARD_" + "_".join(str(x) for x in first["loc"]).upper() if first["loc"] else "s"
+            typer.echo(f"error: bad setting{name}: {first['msg']}", err=True)
+            sys.exit(2)
         if isinstance(exc, DBAPIError):
             # One line, without the SQL or its parameters (they may carry personal data).
             first = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc).__name__
