@@ -3,6 +3,10 @@
     .venv/bin/python bench/daily.py --loans 1000000 --backend sqlite
     .venv/bin/python bench/daily.py --loans 10000000 --backend postgres   # COLLECTGUARD_TEST_POSTGRES_URL
     .venv/bin/python bench/daily.py --loans 1000000 --backend duckdb      # the DuckDB baseline only
+    .venv/bin/python bench/daily.py --loans 1000000 --sqlite-file /tmp/cg-1m.db --no-duckdb
+        # generates /tmp/cg-1m.db once (kept), then every later call measures a fresh copy of it
+    .venv/bin/python bench/daily.py --loans 1000000 --backend postgres --pg-template cg_bench_1m --no-duckdb
+        # the same with a kept PostgreSQL database used as a template (drop it when done)
 
 The portfolio is generated inside the database with set-based SQL, not through the ORM; on
 PostgreSQL the secondary indexes are dropped during the load and rebuilt after it, then VACUUM
@@ -32,6 +36,8 @@ import datetime as dt
 import json
 import os
 import resource
+import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -319,6 +325,7 @@ def child_run(url: str, as_of: dt.date) -> dict[str, Any]:
         "load_average": os.getloadavg(),
         "peak_rss_mb": _peak_mb(),
         "stage_seconds": {k: v["seconds"] for k, v in stages["stages"].items()},
+        "loans_rederived": stages["stages"]["positions"].get("rederived"),
         "summary": {
             k: summary[k] for k in ("loans", "buckets", "cases_opened", "cases_closed", "queue", "queue_denied")
         },
@@ -379,6 +386,10 @@ def main() -> None:
     ap.add_argument("--backend", choices=("sqlite", "postgres", "duckdb"), default="sqlite")
     ap.add_argument("--pg-url", default=os.environ.get("COLLECTGUARD_TEST_POSTGRES_URL"))
     ap.add_argument("--no-duckdb", action="store_true", help="skip the DuckDB baseline")
+    ap.add_argument("--sqlite-file", type=Path, help="keep the generated SQLite portfolio here and reuse it "
+                    "(each measurement runs on a fresh copy; generation is skipped when the file exists)")
+    ap.add_argument("--pg-template", help="keep the generated PostgreSQL portfolio in this database and reuse "
+                    "it (each measurement runs on a copy made with CREATE DATABASE … TEMPLATE)")
     ap.add_argument("--child-run", nargs=2, metavar=("URL", "AS_OF"), help=argparse.SUPPRESS)
     ap.add_argument("--child-duckdb", type=int, help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -396,9 +407,14 @@ def main() -> None:
         "load_average": os.getloadavg(),
     }
     if a.backend != "duckdb":
-        url, cleanup = _database(a.backend, a.pg_url)
+        url, cleanup = _database(a.backend, a.pg_url, a.pg_template if a.backend == "postgres" else None, a.loans)
         try:
-            out["generate_seconds"] = generate(url, a.loans)
+            if a.backend == "sqlite" and a.sqlite_file:
+                out["generate_seconds"] = _reuse(a.sqlite_file, url, a.loans)
+            elif a.backend == "postgres" and a.pg_template:
+                out["generate_seconds"] = "reused"
+            else:
+                out["generate_seconds"] = generate(url, a.loans)
             out["first_day"] = _child("--child-run", url, AS_OF.isoformat())
             out["next_day"] = _child("--child-run", url, (AS_OF + dt.timedelta(days=1)).isoformat())
         finally:
@@ -411,7 +427,33 @@ def main() -> None:
     print(json.dumps(out, ensure_ascii=False))
 
 
-def _database(backend: str, pg_url: str | None) -> tuple[str, Any]:
+def _reuse(kept: Path, url: str, n: int) -> float | str:
+    """Generate the portfolio into ``kept`` unless it is there, then copy it to ``url``'s file."""
+    from sqlalchemy.engine import make_url
+
+    from collectguard.adapters.db.engine import make_engine, upgrade
+
+    took: float | str = "reused"
+    if not kept.exists():
+        took = generate(f"sqlite:///{kept}", n)
+    con = sqlite3.connect(kept)
+    try:  # fold the WAL into the file so that one copy holds everything
+        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        loans = con.execute("SELECT COUNT(*) FROM loan").fetchone()[0]
+    finally:
+        con.close()
+    if loans != n:
+        raise SystemExit(f"{kept} holds {loans} loans, not {n}; remove it or give its --loans")
+    target = make_url(url).database
+    assert target is not None
+    shutil.copyfile(kept, target)
+    engine = make_engine(url)
+    upgrade(engine)  # a migration added since the file was generated (an index) applies to the copy
+    engine.dispose()
+    return took
+
+
+def _database(backend: str, pg_url: str | None, template: str | None = None, n: int = 0) -> tuple[str, Any]:
     if backend == "sqlite":
         folder = tempfile.mkdtemp(prefix="cg-bench-")
         path = Path(folder) / "bench.db"
@@ -431,15 +473,28 @@ def _database(backend: str, pg_url: str | None) -> tuple[str, Any]:
 
     admin = create_engine(normalise_url(pg_url), isolation_level="AUTOCOMMIT")
     name = f"cg_bench_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    base = make_url(normalise_url(pg_url))
+    if template is not None:
+        if not template.replace("_", "").isalnum():
+            raise SystemExit("--pg-template: letters, digits and _ only")
+        with admin.connect() as conn:
+            exists = conn.exec_driver_sql("SELECT 1 FROM pg_database WHERE datname = %s", (template,)).first()
+            if not exists:
+                conn.exec_driver_sql(f'CREATE DATABASE "{template}"')
+        if not exists:
+            generate(base.set(database=template).render_as_string(hide_password=False), n)
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    else:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
 
     def drop() -> None:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
 
-    return make_url(normalise_url(pg_url)).set(database=name).render_as_string(hide_password=False), drop
+    return base.set(database=name).render_as_string(hide_password=False), drop
 
 
 if __name__ == "__main__":

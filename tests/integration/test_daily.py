@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select, text
 from test_daily_seed import D, LoanSpec, oracle, random_portfolio, seed, simple_loan
 
-from collectguard.adapters.db.models import BucketHistory, Case, Loan
+from collectguard.adapters.db.models import BucketHistory, Case, DailyRun, Loan
 from collectguard.errors import Conflict
 from collectguard.services.daily import daily_run
 
@@ -149,3 +149,73 @@ def test_an_empty_ledger(container):
     out = daily_run(container, as_of=D)
     assert out["loans"] == 0 and out["queue"] == 0
     assert out["buckets"]["closed"] == 0
+
+
+def test_runs_on_later_days_match_the_oracle_each_day(container):
+    """A run only rewrites loans whose values change: checked over several days, with payments
+    falling due in between, a new installment reopening a closed loan and a due date moved."""
+    rng = random.Random(4)
+    specs = random_portfolio(rng, 150)
+    ids = seed(container, specs)
+    days = [D - dt.timedelta(days=n) for n in (45, 31, 30, 2)] + [D]
+    for n, day in enumerate(days):
+        if n == 3:  # between runs: reopen a closed loan, move an unpaid installment's due date
+            rows = _loans(container, ids)
+            closed = next(i for i, sp in zip(ids, specs, strict=True)  # paid exactly: no credit left
+                          if rows[i].bucket == "closed" and sp.installments and oracle(sp, day).credit == 0)
+            spec = specs[ids.index(closed)]
+            extra = (99, D - dt.timedelta(days=1), Decimal("12.34"), Decimal(0), Decimal(0))
+            spec.installments.append(extra)
+            late = next(i for i in ids if rows[i].dpd > 0)
+            lspec = specs[ids.index(late)]
+            moved = [(q, d + dt.timedelta(days=20), p, i, f) for q, d, p, i, f in lspec.installments]
+            lspec.installments[:] = moved
+            with container.uow() as s:
+                s.execute(text("INSERT INTO installment (loan_id, seq, due_date, principal_due, interest_due, "
+                               "fee_due) VALUES (:l, 99, :d, 1234, 0, 0)"), {"l": closed, "d": extra[1]})
+                s.execute(text("UPDATE installment SET due_date = :d WHERE loan_id = :l AND seq = :q"),
+                          [{"d": d, "l": late, "q": q} for q, d, *_ in moved])
+        summary = daily_run(container, as_of=day, chunk=53)
+        rows = _loans(container, ids)
+        expected: dict[str, int] = {}
+        for lid, spec in zip(ids, specs, strict=True):
+            want = oracle(spec, day)
+            if want is None:
+                continue
+            expected[want.bucket] = expected.get(want.bucket, 0) + 1
+            got = rows[lid]
+            assert (got.bucket, got.dpd, got.outstanding, got.overdue_amount) == (
+                want.bucket, want.dpd, want.outstanding, want.overdue_amount), (day, lid, spec)
+            assert got.debt_status == ("paid" if want.bucket == "closed" else "valid")
+        assert {k: v for k, v in summary["buckets"].items() if v} == expected, day
+    assert rows[closed].bucket == "M1"
+    with container.uow(write=False) as s:
+        stage = s.scalar(select(DailyRun.summary).where(DailyRun.as_of == D))["stages"]["positions"]
+    assert stage["rederived"] < stage["loans"]  # loans whose values cannot change were left as they are
+    values = {i: (r.bucket, r.dpd, r.outstanding, r.overdue_amount, r.debt_status) for i, r in rows.items()}
+    again = daily_run(container, as_of=D, force=True)  # --force recomputes every loan, to the same values
+    rows = _loans(container, ids)
+    assert again["buckets"] == summary["buckets"]
+    assert {i: (r.bucket, r.dpd, r.outstanding, r.overdue_amount, r.debt_status) for i, r in rows.items()} == values
+
+
+def test_force_recomputes_a_loan_corrected_by_hand(container):
+    ids = seed(container, [simple_loan(paid_installments=6, overdue_days=200)])  # paid off long ago
+    daily_run(container, as_of=D - dt.timedelta(days=1))
+    assert _loans(container, ids)[ids[0]].bucket == "closed"
+    with container.uow() as s:  # a correction no application path makes: a due raised in place
+        s.execute(text("UPDATE installment SET principal_due = principal_due + 5000 WHERE loan_id = :l AND seq = 6"),
+                  {"l": ids[0]})
+    daily_run(container, as_of=D)
+    daily_run(container, as_of=D, force=True)  # --force: every loan computed again, closed ones too
+    got = _loans(container, ids)[ids[0]]
+    assert (got.bucket, got.dpd, got.outstanding, got.debt_status) == ("M6+", 230, Decimal(50), "valid")
+
+
+def test_a_closed_loan_whose_status_went_back_to_valid_is_paid_again(container):
+    ids = seed(container, [simple_loan(paid_installments=6, overdue_days=200)])  # paid off
+    daily_run(container, as_of=D - dt.timedelta(days=1))
+    with container.uow() as s:  # e.g. a dispute rejected after the loan was paid off
+        s.execute(text("UPDATE loan SET debt_status = 'valid' WHERE id = :l"), {"l": ids[0]})
+    daily_run(container, as_of=D)
+    assert _loans(container, ids)[ids[0]].debt_status == "paid"

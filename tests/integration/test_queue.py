@@ -18,7 +18,13 @@ from collectguard.rules import Guard
 from collectguard.services import queue
 from collectguard.services.daily import daily_run
 from collectguard.services.outcomes import dispute_open, ptp_create
-from collectguard.services.strategies import strategy_check, strategy_default, strategy_parse, strategy_save
+from collectguard.services.strategies import (
+    opt_out_offered,
+    strategy_check,
+    strategy_default,
+    strategy_parse,
+    strategy_save,
+)
 
 needs_cn_pack = pytest.mark.skipif(
     "CN" not in Guard.default().packs, reason="the CN rule pack is not there yet"
@@ -326,3 +332,58 @@ def test_stops_keep_actions_out_of_the_queue(container):
     assert {r.loan_id for r in _items(container)} == {ids[2]}
     # The case stop filters its case out; the stopped number is judged as a disputed debt.
     assert out["queue_denied"] == {"cn.debt.disputed": 1}
+
+
+needs_us_pack = pytest.mark.skipif("US" not in Guard.default().packs, reason="the US rule pack is not there yet")
+
+
+def _us_strategy(body_en: str, body_zh: str) -> dict:
+    return {
+        "jurisdiction": "US",
+        "version": "opt-out-1",
+        "buckets": {"M1": [{"id": "email", "channel": "email", "days": [1], "at": "10:00", "template": "t"},
+                           {"id": "letter", "channel": "letter", "days": [1], "at": "09:00", "template": "t"}]},
+        "templates": {"t": {"en": body_en, "zh": body_zh}},
+    }
+
+
+@needs_us_pack
+@pytest.mark.parametrize("language", ["en-US", "zh-CN"])
+def test_us_electronic_actions_carry_the_templates_opt_out(container, language):
+    # Reg F 1006.6(e): the default US templates say "Reply STOP" / 退订, so the e-mail of M1 day 1 is planned.
+    ids = seed(container, [simple_loan(overdue_days=1)], jurisdiction="US", timezone="America/New_York",
+               language=language)
+    out = daily_run(container, as_of=D)
+    assert {(r.loan_id, r.step) for r in _items(container)} == {(ids[0], "M1.email")}
+    assert "us.electronic_opt_out" not in out["queue_denied"]
+
+
+@needs_us_pack
+def test_us_electronic_actions_without_an_opt_out_are_denied(container):
+    ids = seed(container, [simple_loan(overdue_days=1)], jurisdiction="US", timezone="America/New_York",
+               language="en-US")
+    body = _us_strategy("This is a communication from a debt collector for {app}: {amount} was due on {due_date}.",
+                        "这是{app}的债务催收方发出的信息：{amount}已于{due_date}到期。")
+    with container.uow() as s:
+        strategy_save(s, tenant_id=tenant(s).id, body=body, actor="t", now=NOW)
+    out = daily_run(container, as_of=D)
+    # The letter is not electronic: planned; the e-mail lacks the opt-out: denied for that reason.
+    assert {(r.loan_id, r.step) for r in _items(container)} == {(ids[0], "M1.letter")}
+    assert out["queue_denied"] == {"us.electronic_opt_out": 1}
+
+
+@pytest.mark.parametrize(
+    ("message", "offered"),
+    [
+        ("Reply STOP to opt out of electronic messages.", True),
+        ("To stop e-mails, click Unsubscribe.", True),
+        ('Text "STOP" to end these texts.', True),
+        ("回复STOP可退订电子信息。", True),
+        ("请于今日还款，回复TD拒收。", True),
+        ("Please pay {amount} today.", False),
+        ("Stop ignoring us.", False),
+        ("请尽快还款。", False),
+    ],
+)
+def test_what_counts_as_an_opt_out(message, offered):
+    assert opt_out_offered(message) is offered

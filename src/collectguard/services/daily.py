@@ -81,7 +81,7 @@ def daily_run(c: Container, *, as_of: dt.date | None = None, force: bool = False
         guard = Guard.default()
     now = c.clock()
     work: dict[str, Callable[[Session], dict[str, Any]]] = {
-        "positions": lambda s: _positions(s, d, buckets, start, chunk),
+        "positions": lambda s: _positions(s, d, buckets, start, chunk, full=force),
         "cases": lambda s: _cases(s, d, buckets, start),
         "assign": lambda s: queue_assign(s, as_of=d, buckets=buckets, now=now),
         "outcomes": lambda s: outcomes_settle(s, as_of=d, now=now),
@@ -181,7 +181,7 @@ def _public(d: dt.date, summary: dict[str, Any]) -> dict[str, Any]:
 
 
 def _positions(s: Session, d: dt.date, scheme: BucketScheme, start: Progress,
-               chunk: int | None) -> dict[str, Any]:
+               chunk: int | None, *, full: bool = False) -> dict[str, Any]:
     conn = s.connection()
     dn = conn.dialect.name
     if dn == "postgresql":
@@ -189,29 +189,66 @@ def _positions(s: Session, d: dt.date, scheme: BucketScheme, start: Progress,
         conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
     q.temp_table(conn, "ds")
     conn.exec_driver_sql(q.CREATE_DS[dn])
-    lo, hi = conn.execute(text("SELECT MIN(id), MAX(id) FROM loan")).one()
+    lo, hi = conn.execute(text("SELECT (SELECT MIN(id) FROM loan), (SELECT MAX(id) FROM loan)")).one()
     counts = dict.fromkeys(scheme.names, 0)
     if lo is None:
         return {"loans": 0, "buckets": counts}
     step = chunk or DEFAULT_CHUNK.get(dn, 250_000)
     advance = start("positions (DPD, buckets)", hi - lo + 1)
     recompute = conn.execute(q.dated(q.HISTORY_EXISTS_SQL), {"d": d}).first() is not None
-    pos, over = q.dated(q.positions_sql(dn, scheme)), q.dated(q.overdue_sql(dn, scheme))
+    plans = _plans(conn, d)
+    mark = int(conn.execute(text(q.MARK_SQL)).scalar_one())
+    since = None if full or dn != "sqlite" else _last_mark(s, d)
+    if since is not None:  # loans the last run found closed are skipped unless given a new installment
+        q.temp_table(conn, "dnew")
+        conn.exec_driver_sql(q.CREATE_DNEW)
+        conn.execute(text(q.DNEW_SQL), {"mark": since})
+    pos = q.dated(q.positions_sql(dn, scheme, plans=plans, skip_closed=since is not None))
+    over = q.dated(q.overdue_sql(dn, scheme))
+    plan_pos, plan_over = q.dated(q.plan_positions_sql(scheme)), q.dated(q.plan_overdue_sql(dn, scheme))
+    rederived = 0
     for a in range(lo, hi + 1, step):
         b = min(hi, a + step - 1)
         conn.exec_driver_sql("DELETE FROM ds")
         conn.execute(pos, {"d": d, "lo": a, "hi": b})
         conn.execute(over, {"d": d})
+        if plans:  # loans under a payment plan: their schedule from the plan's start is the plan's
+            conn.execute(plan_pos, {"d": d, "lo": a, "hi": b})
+            conn.execute(plan_over, {"d": d, "lo": a, "hi": b})
         if recompute:
             for stmt in q.HISTORY_RECOMPUTE_SQL:
                 conn.execute(q.dated(stmt), {"d": d})
         conn.execute(q.dated(q.HISTORY_INSERT_SQL), {"d": d})
-        conn.execute(q.dated(q.LOAN_UPDATE_SQL), {"d": d})
-        for bucket, n in conn.execute(text(q.DS_COUNTS_SQL)):
+        conn.execute(q.dated(q.LOAN_UPDATE_SQL), {"d": d, "lo": a, "hi": b})
+        for bucket, n in conn.execute(q.dated(q.COUNTS_SQL), {"d": d, "lo": a, "hi": b}):
             counts[bucket] = counts.get(bucket, 0) + int(n)
+        rederived += conn.execute(text("SELECT COUNT(*) FROM ds")).scalar_one()
         advance(b - a + 1)
-    q.temp_table(conn, "ds")
-    return {"loans": sum(counts.values()), "buckets": counts}
+    for name in ("ds", "dplan", "dnew"):
+        q.temp_table(conn, name)
+    # ``rederived``: loans that went through the temp table (never computed, overdue, under a plan,
+    # or with values that changed; the rest kept theirs); ``installment_mark`` lets the next run
+    # find the installments added after this one (CLOSED_SKIP).
+    return {"loans": sum(counts.values()), "buckets": counts, "rederived": int(rederived),
+            "installment_mark": mark}
+
+
+def _last_mark(s: Session, d: dt.date) -> int | None:
+    """The installment mark of the latest run up to ``d`` whose positions stage is done (None: none)."""
+    rows = s.scalars(select(DailyRun.summary).where(DailyRun.as_of <= d).order_by(DailyRun.as_of.desc()).limit(3))
+    for summary in rows:
+        mark = ((summary or {}).get("stages", {}).get("positions") or {}).get("installment_mark")
+        if isinstance(mark, int):
+            return mark
+    return None
+
+
+def _plans(conn: Any, d: dt.date) -> bool:
+    """Fill the temp table ``dplan`` with the plan governing each loan on ``d``; False when none does."""
+    q.temp_table(conn, "dplan")
+    conn.exec_driver_sql(q.CREATE_DPLAN[conn.dialect.name])
+    conn.execute(q.dated(q.DPLAN_SQL), {"d": d})
+    return conn.execute(text("SELECT 1 FROM dplan LIMIT 1")).first() is not None
 
 
 def _cases(s: Session, d: dt.date, scheme: BucketScheme, start: Progress) -> dict[str, Any]:

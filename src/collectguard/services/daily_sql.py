@@ -14,8 +14,10 @@ DESIGN §13 as SQL, per loan and date D (payments apply to installments oldest f
   due date.
 Pass A (plain aggregates over every loan) and pass B (the window, only over overdue loans'
 installments due before D) are split because a window over every installment costs several
-times an aggregate (SQLite buffers each partition); overdue loans are a small share.
-Loans disbursed after D are not part of the run for D.
+times an aggregate (SQLite buffers each partition); overdue loans are a small share. Pass C
+re-derives the loans under a payment plan from the plan's installments. Only loans whose values
+may change go into the temp table, and on SQLite loans found closed are not aggregated again
+(``CLOSED_SKIP``). Loans disbursed after D are not part of the run for D.
 """
 
 from __future__ import annotations
@@ -61,10 +63,28 @@ def days_between(dialect: str, later: str, earlier: str) -> str:
 
 
 _DUE = "i.principal_due + i.interest_due + i.fee_due"
+_STORED = ("l.dpd AS stored_dpd, l.outstanding AS stored_outstanding, l.overdue_amount AS stored_overdue, "
+           "l.debt_status")
 
 
-def positions_sql(dialect: str, scheme: BucketScheme = DEFAULT_BUCKETS) -> str:
-    """Pass A: INSERT into the temp table ``ds`` the balances on ``:d`` of loans with ids in [:lo, :hi].
+# Closed stays closed: payments are only ever added (and count from their date on, and runs go
+# forward), installments are only ever added (imports) or lowered and moved (waivers,
+# extensions). So a loan the last run found closed, whose debt status the run would not change,
+# is closed again unless an installment was added since (``dnew``: ids above the mark the last
+# run recorded) or a payment plan governs it. The mark is exact on SQLite, whose positions stage
+# holds the only write lock; on PostgreSQL a sequence number can become visible after a higher
+# one, so the skip is not used there. ``--force`` recomputes every loan.
+CLOSED_SKIP = """AND (l.bucket <> '{closed}' OR l.as_of IS NULL OR l.debt_status = 'valid'
+     OR l.id IN (SELECT loan_id FROM dnew) {plans})"""
+CREATE_DNEW = "CREATE TEMP TABLE dnew (loan_id INTEGER PRIMARY KEY)"
+DNEW_SQL = "INSERT INTO dnew (loan_id) SELECT DISTINCT loan_id FROM installment WHERE id > :mark"
+MARK_SQL = "SELECT COALESCE(MAX(id), 0) FROM installment"
+
+
+def positions_sql(dialect: str, scheme: BucketScheme = DEFAULT_BUCKETS, *, plans: bool = False,
+                  skip_closed: bool = False) -> str:
+    """Pass A: INSERT into the temp table ``ds`` the balances on ``:d`` of loans with ids in [:lo, :hi]
+    whose derived values may change.
 
     Plain aggregates, no window: paid, all dues, dues before D. A loan with nothing overdue has
     DPD 0 whatever its schedule, so only loans with an overdue amount need pass B. ``prev`` is
@@ -72,20 +92,33 @@ def positions_sql(dialect: str, scheme: BucketScheme = DEFAULT_BUCKETS) -> str:
     run, this date's own history row when the date is being recomputed, and NULL for a loan never
     computed: its first run sets its baseline, and history records changes from there on.
 
+    Left out of ``ds``: loans with nothing overdue whose stored values are already what this run
+    computes (most of a book on most days: current loans without a new due date or payment, and
+    closed ones). Overdue loans are always in (their DPD moves every day), and so are loans under
+    a payment plan (``plans``: pass C re-derives them) and loans never computed.
+
+    ``skip_closed`` (``CLOSED_SKIP``): loans the last run found closed are not even aggregated.
+
     PostgreSQL hashes the chunk's installments and payments; SQLite walks the loans in id order
     and looks their installments and payments up by index (about 10 % less work for it than
-    materialising the aggregates and joining them through automatic indexes).
+    materialising the aggregates and joining them through automatic indexes). ``LIMIT -1`` keeps
+    SQLite from pushing the outer filter into the aggregate as a HAVING clause, which would copy
+    the correlated payment subquery into every term that reads ``paid``.
     """
     first = scheme.edges[0][0]
+    skip = ""
+    if skip_closed:
+        skip = CLOSED_SKIP.format(closed=scheme.closed,
+                                  plans="OR l.id IN (SELECT loan_id FROM dplan)" if plans else "")
     if dialect == "sqlite":
         balances = f"""
-SELECT l.id AS loan_id, l.bucket AS stored_bucket, l.as_of AS stored_as_of,
+SELECT l.id AS loan_id, l.bucket AS stored_bucket, l.as_of AS stored_as_of, {_STORED},
        COALESCE((SELECT SUM(p.amount) FROM payment p WHERE p.loan_id = l.id AND p.paid_on <= :d), 0) AS paid,
        COALESCE(SUM({_DUE}), 0) AS total_due,
        COALESCE(SUM(CASE WHEN i.due_date < :d THEN {_DUE} ELSE 0 END), 0) AS due_before
 FROM loan l LEFT JOIN installment i ON i.loan_id = l.id
-WHERE l.id BETWEEN :lo AND :hi AND l.disbursed_on <= :d
-GROUP BY l.id"""  # noqa: S608 - fixed expressions only
+WHERE l.id BETWEEN :lo AND :hi AND l.disbursed_on <= :d {skip}
+GROUP BY l.id LIMIT -1"""  # noqa: S608 - fixed expressions only
     else:
         balances = f"""
 WITH paid AS (
@@ -97,22 +130,26 @@ sc AS (
          SUM(CASE WHEN i.due_date < :d THEN {_DUE} ELSE 0 END) AS due_before
   FROM installment i WHERE i.loan_id BETWEEN :lo AND :hi GROUP BY i.loan_id
 )
-SELECT l.id AS loan_id, l.bucket AS stored_bucket, l.as_of AS stored_as_of, COALESCE(p.paid, 0) AS paid,
+SELECT l.id AS loan_id, l.bucket AS stored_bucket, l.as_of AS stored_as_of, {_STORED}, COALESCE(p.paid, 0) AS paid,
        COALESCE(sc.total_due, 0) AS total_due, COALESCE(sc.due_before, 0) AS due_before
 FROM loan l LEFT JOIN sc ON sc.loan_id = l.id LEFT JOIN paid p ON p.loan_id = l.id
-WHERE l.id BETWEEN :lo AND :hi AND l.disbursed_on <= :d"""  # noqa: S608 - fixed expressions only
+WHERE l.id BETWEEN :lo AND :hi AND l.disbursed_on <= :d {skip}"""  # noqa: S608 - fixed expressions only
+    bucket = f"CASE WHEN s.total_due <= s.paid THEN '{scheme.closed}' ELSE '{first}' END"
+    outstanding = "CASE WHEN s.total_due > s.paid THEN s.total_due - s.paid ELSE 0 END"
     # S608: only validated bucket names and fixed expressions are formatted in; values are bound.
     return f"""
-INSERT INTO ds (loan_id, paid, dpd, bucket, outstanding, overdue, prev)
-SELECT s.loan_id, s.paid, 0,
-       CASE WHEN s.total_due <= s.paid THEN '{scheme.closed}' ELSE '{first}' END,
-       CASE WHEN s.total_due > s.paid THEN s.total_due - s.paid ELSE 0 END,
+INSERT INTO ds (loan_id, paid, total_due, dpd, bucket, outstanding, overdue, prev)
+SELECT s.loan_id, s.paid, s.total_due, 0, {bucket}, {outstanding},
        CASE WHEN s.due_before > s.paid THEN s.due_before - s.paid ELSE 0 END,
        CASE WHEN s.stored_as_of IS NULL THEN NULL
             WHEN s.stored_as_of < :d THEN s.stored_bucket
             ELSE COALESCE((SELECT h.from_bucket FROM bucket_history h
                            WHERE h.loan_id = s.loan_id AND h.as_of = :d), s.stored_bucket) END
 FROM ({balances}) s
+WHERE s.stored_as_of IS NULL OR s.due_before > s.paid OR s.stored_dpd <> 0 OR s.stored_bucket <> {bucket}
+   OR COALESCE(s.stored_outstanding, -1) <> {outstanding} OR COALESCE(s.stored_overdue, -1) <> 0
+   OR (s.debt_status = 'valid' AND s.total_due <= s.paid) OR (s.debt_status = 'paid' AND s.total_due > s.paid)
+   {"OR s.loan_id IN (SELECT loan_id FROM dplan)" if plans else ""}
 """  # noqa: S608 - fixed identifiers and validated names; values are bound
 
 
@@ -120,30 +157,108 @@ def overdue_sql(dialect: str, scheme: BucketScheme = DEFAULT_BUCKETS) -> str:
     """Pass B: DPD and bucket of the loans in ``ds`` with an overdue amount.
 
     For them paid < dues before D, so the oldest unpaid installment is among those due before D:
-    the running total of their dues (a window, oldest first) finds it. ``CROSS JOIN`` makes SQLite
-    drive the join from the few overdue loans (it has no statistics on the temp table).
+    the running total of their dues (a window, oldest first) finds it, the one row per loan where
+    the running total first exceeds ``paid`` (no GROUP BY, so no second sort). ``CROSS JOIN`` makes
+    SQLite drive the join from the few overdue loans (it has no statistics on the temp table).
+    """
+    dpd = days_between(dialect, ":d", "w.due_date")
+    return f"""
+UPDATE ds SET dpd = o.dpd, bucket = {bucket_case(scheme, "o.dpd")}
+FROM (SELECT w.loan_id, {dpd} AS dpd
+      FROM (SELECT i.loan_id, i.due_date, {_DUE} AS due, d2.paid,
+                   SUM({_DUE}) OVER (PARTITION BY i.loan_id ORDER BY i.due_date, i.seq
+                                     ROWS UNBOUNDED PRECEDING) AS cum
+            FROM ds d2 CROSS JOIN installment i
+            WHERE d2.overdue > 0 AND i.loan_id = d2.loan_id AND i.due_date < :d) w
+      WHERE w.cum > w.paid AND w.cum - w.due <= w.paid) o
+WHERE ds.loan_id = o.loan_id
+"""  # noqa: S608 - fixed identifiers and validated names; values are bound
+
+
+# ---------------------------------------------------------------- payment plans re-age the schedule
+# A loan with an accepted payment plan (``active``, and still once it is ``completed`` or
+# ``broken``) owes, from the plan's start S on, the plan's installments instead of what was left of
+# its contractual schedule: payments dated before S went to the contract, those from S to D go to
+# the plan's installments, oldest first. Any part of the contractual balance at S that the plan
+# does not cover (``rest``: all dues − paid before S − the plan's total, when positive) is not
+# forgiven: it falls due with the plan's last installment (a write-off is a waiver, which lowers the
+# contract's dues). DPD counts from the oldest unpaid plan installment, overdue is the plan's dues
+# before D less what was paid since S, and the loan is ``closed`` once plan and rest are paid: §13
+# applied to the schedule [paid before S] + plan installments + rest (docs/ledger.md). The latest
+# accepted plan that has started governs. A plan's status only moves between the accepted states
+# (the outcomes stage settles it after this one), so a rerun of the date computes the same values.
+PLAN_ACCEPTED = "('active', 'completed', 'broken')"
+CREATE_DPLAN = {
+    "sqlite": "CREATE TEMP TABLE dplan (loan_id INTEGER PRIMARY KEY, plan_id INTEGER, starts_on TEXT)",
+    "postgresql": "CREATE TEMP TABLE dplan (loan_id BIGINT PRIMARY KEY, plan_id BIGINT, starts_on DATE)",
+}
+DPLAN_SQL = f"""
+INSERT INTO dplan (loan_id, plan_id, starts_on)
+SELECT g.loan_id, g.plan_id, g.starts_on FROM (
+  SELECT pi.loan_id, pi.plan_id, pi.starts_on,
+         ROW_NUMBER() OVER (PARTITION BY pi.loan_id ORDER BY pi.starts_on DESC, pi.plan_id DESC) AS rn
+  FROM (SELECT DISTINCT loan_id, plan_id, starts_on FROM plan_installment) pi
+  JOIN payment_plan pl ON pl.id = pi.plan_id
+  WHERE pl.status IN {PLAN_ACCEPTED} AND pi.starts_on <= :d) g
+WHERE g.rn = 1
+"""  # noqa: S608 - fixed text
+
+
+def plan_positions_sql(scheme: BucketScheme = DEFAULT_BUCKETS) -> str:
+    """Pass C1: balances of the chunk's loans under a plan (``dplan``), on the plan's schedule.
+
+    ``x.paid`` is what was paid from the plan's start to D; ``ds.paid`` (all payments to D) and
+    ``ds.total_due`` (all contractual dues) still hold pass A's values while the SET is evaluated.
+    """
+    first = scheme.edges[0][0]
+    rest = "(ds.total_due - (ds.paid - x.paid) - x.plan_total)"
+    rest = f"(CASE WHEN {rest} > 0 THEN {rest} ELSE 0 END)"
+    total = f"(x.plan_total + {rest})"
+    before = f"(x.plan_before + CASE WHEN x.last_due < :d THEN {rest} ELSE 0 END)"
+    return f"""
+UPDATE ds SET paid = x.paid, total_due = {total}, dpd = 0,
+       bucket = CASE WHEN {total} <= x.paid THEN '{scheme.closed}' ELSE '{first}' END,
+       outstanding = CASE WHEN {total} > x.paid THEN {total} - x.paid ELSE 0 END,
+       overdue = CASE WHEN {before} > x.paid THEN {before} - x.paid ELSE 0 END
+FROM (SELECT g.loan_id, SUM(i.amount) AS plan_total, MAX(i.due_date) AS last_due,
+             SUM(CASE WHEN i.due_date < :d THEN i.amount ELSE 0 END) AS plan_before,
+             COALESCE((SELECT SUM(p.amount) FROM payment p
+                       WHERE p.loan_id = g.loan_id AND p.paid_on >= g.starts_on AND p.paid_on <= :d), 0) AS paid
+      FROM dplan g JOIN plan_installment i ON i.plan_id = g.plan_id
+      WHERE g.loan_id BETWEEN :lo AND :hi GROUP BY g.loan_id, g.starts_on) x
+WHERE ds.loan_id = x.loan_id
+"""  # noqa: S608 - fixed identifiers and validated names; values are bound
+
+
+def plan_overdue_sql(dialect: str, scheme: BucketScheme = DEFAULT_BUCKETS) -> str:
+    """Pass C2: DPD and bucket of the chunk's loans behind on their plan (pass B over its installments).
+
+    When every plan installment due before D is paid and the loan is still overdue, what is unpaid
+    is the rest, due with the last installment (the latest due date of the window).
     """
     dpd = days_between(dialect, ":d", "o.oldest")
     return f"""
 UPDATE ds SET dpd = o.dpd, bucket = {bucket_case(scheme, "o.dpd")}
 FROM (SELECT o.loan_id, {dpd} AS dpd FROM (
         SELECT w.loan_id,
-               MIN(CASE WHEN w.cum > w.paid AND w.cum - w.due <= w.paid THEN w.due_date END) AS oldest
-        FROM (SELECT i.loan_id, i.due_date, {_DUE} AS due, d2.paid,
-                     SUM({_DUE}) OVER (PARTITION BY i.loan_id ORDER BY i.due_date, i.seq
-                                       ROWS UNBOUNDED PRECEDING) AS cum
-              FROM ds d2 CROSS JOIN installment i
-              WHERE d2.overdue > 0 AND i.loan_id = d2.loan_id AND i.due_date < :d) w
+               COALESCE(MIN(CASE WHEN w.cum > w.paid AND w.cum - w.amount <= w.paid THEN w.due_date END),
+                        MAX(w.due_date)) AS oldest
+        FROM (SELECT g.loan_id, i.due_date, i.amount, d2.paid,
+                     SUM(i.amount) OVER (PARTITION BY g.loan_id ORDER BY i.due_date, i.seq
+                                         ROWS UNBOUNDED PRECEDING) AS cum
+              FROM dplan g CROSS JOIN ds d2 CROSS JOIN plan_installment i
+              WHERE g.loan_id BETWEEN :lo AND :hi AND d2.loan_id = g.loan_id AND d2.overdue > 0
+                AND i.plan_id = g.plan_id AND i.due_date < :d) w
         GROUP BY w.loan_id) o) o
 WHERE ds.loan_id = o.loan_id
 """  # noqa: S608 - fixed identifiers and validated names; values are bound
 
 
 CREATE_DS = {
-    "sqlite": "CREATE TEMP TABLE ds (loan_id INTEGER PRIMARY KEY, paid INTEGER, dpd INTEGER, "
-              "bucket TEXT, outstanding INTEGER, overdue INTEGER, prev TEXT)",
-    "postgresql": "CREATE TEMP TABLE ds (loan_id BIGINT PRIMARY KEY, paid BIGINT, dpd INTEGER, "
-                  "bucket VARCHAR(8), outstanding BIGINT, overdue BIGINT, prev VARCHAR(8))",
+    "sqlite": "CREATE TEMP TABLE ds (loan_id INTEGER PRIMARY KEY, paid INTEGER, total_due INTEGER, "
+              "dpd INTEGER, bucket TEXT, outstanding INTEGER, overdue INTEGER, prev TEXT)",
+    "postgresql": "CREATE TEMP TABLE ds (loan_id BIGINT PRIMARY KEY, paid BIGINT, total_due BIGINT, "
+                  "dpd INTEGER, bucket VARCHAR(8), outstanding BIGINT, overdue BIGINT, prev VARCHAR(8))",
 }
 
 # History: a row only when the bucket changed since the loan's previous run (a loan's first run
@@ -176,22 +291,28 @@ _STATUS = """CASE WHEN ds.bucket = 'closed' AND loan.debt_status = 'valid' THEN 
 LOAN_UPDATE_SQL = f"""
 UPDATE loan SET dpd = ds.dpd, bucket = ds.bucket, outstanding = ds.outstanding,
        overdue_amount = ds.overdue, as_of = :d, debt_status = {_STATUS}
-FROM ds WHERE loan.id = ds.loan_id
+FROM ds WHERE loan.id = ds.loan_id AND loan.id BETWEEN :lo AND :hi
   AND (loan.as_of IS NULL OR loan.dpd <> ds.dpd OR loan.bucket <> ds.bucket
        OR COALESCE(loan.outstanding, -1) <> ds.outstanding OR COALESCE(loan.overdue_amount, -1) <> ds.overdue
        OR loan.debt_status <> {_STATUS})
 """  # noqa: S608 - fixed text
 
-DS_COUNTS_SQL = "SELECT bucket, COUNT(*) FROM ds GROUP BY bucket"
+# After the update every loan of the chunk in the run holds this run's bucket (``ds`` holds only
+# the changed ones).
+COUNTS_SQL = "SELECT bucket, COUNT(*) FROM loan WHERE id BETWEEN :lo AND :hi AND disbursed_on <= :d GROUP BY bucket"
 
 # Cases. Close first (cured: back to the first bucket; paid: closed), then follow open cases'
 # bucket and DPD, then open a case for each loan past due that has none open.
 CASES_SQL = (
+    # A case paused for a payment plan stays open while the plan is kept (its loan is current on the
+    # plan's schedule): it closes as ``paid`` with the loan, or resumes if the plan breaks.
     """UPDATE collection_case SET status = 'closed', closed_on = :d, bucket = loan.bucket, dpd = loan.dpd,
               close_reason = CASE WHEN loan.bucket = 'closed' THEN 'paid' ELSE 'cured' END
        FROM loan
        WHERE collection_case.loan_id = loan.id AND collection_case.status = 'open'
-         AND loan.bucket IN (:current, 'closed')""",
+         AND loan.bucket IN (:current, 'closed')
+         AND (loan.bucket = 'closed' OR collection_case.paused_reason IS NULL
+              OR collection_case.paused_reason <> 'payment_plan')""",
     """UPDATE case_assignment SET ended_on = :d, end_reason = 'closed'
        WHERE ended_on IS NULL
          AND case_id IN (SELECT id FROM collection_case WHERE status = 'closed' AND closed_on = :d)""",

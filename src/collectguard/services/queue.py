@@ -31,6 +31,7 @@ from collectguard.services.audit import audit_append
 from collectguard.services.strategies import (
     SAMPLE,
     StrategySpec,
+    opt_out_offered,
     outsourced_buckets,
     render,
     strategy_for,
@@ -155,7 +156,9 @@ def _verdict(r: Any, specs: dict[tuple[int, str], StrategySpec], apps: dict[int,
                     "agreed_hours": r["hours"] or None,
                     "withdrawn": [k for bit, k in WITHDRAWN_BITS if int(r["withdrawn"]) & bit]},
         "collector": {"kind": r["collector_kind"], "processing_contract": bool(r["contract"]),
-                      "outsourcing_notified": bool(r["notified"])},
+                      "outsourcing_notified": bool(r["notified"]),
+                      # The template is the message: it carries the opt-out (Reg F 1006.6(e)) or not.
+                      "opt_out_included": opt_out_offered(message)},
     }
     try:
         decision = guard.check(parse_event(event))

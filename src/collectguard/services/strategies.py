@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 import string
 from functools import cache
 from importlib import resources
@@ -42,6 +43,15 @@ SAMPLE = {
            "dpd": "12"},
 }
 EARLIEST, LATEST = dt.time(8, 0), dt.time(21, 59)  # planned times stay inside 08:00–22:00
+# How a message offers the recipient a way to stop electronic messages: "Reply STOP", "text STOP",
+# "unsubscribe", "opt out", 退订, 回复TD … (US Reg F 1006.6(e) requires one in every electronic
+# communication). The queue reads the template through it for the event fact
+# ``collector.opt_out_included``; the attempts API takes the sender's word and checks again then.
+OPT_OUT = re.compile(
+    r"\b(?:reply|text|send|respond(?:\s+with)?)\s+[\"'“‘]?stop\b|\bunsubscribe\b|\bopt[\s-]?out\b"
+    r"|退订|拒收请回复|回复\s*[\"'“‘]?(?:stop|td|t)(?![a-z])",
+    re.IGNORECASE,
+)
 Lang = Literal["zh", "en"]
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
@@ -117,6 +127,11 @@ def strategy_parse(data: Any, *, where: str = "strategy") -> StrategySpec:
 def render(body: str, values: dict[str, str]) -> str:
     """Fill a template's ``{variables}``."""
     return body.format_map(values)
+
+
+def opt_out_offered(message: str) -> bool:
+    """Whether ``message`` tells the recipient how to opt out of electronic messages (``OPT_OUT``)."""
+    return OPT_OUT.search(message) is not None
 
 
 def strategy_lint(spec: StrategySpec, *, linter: Any = None) -> list[dict[str, Any]]:
