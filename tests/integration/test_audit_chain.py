@@ -58,13 +58,16 @@ def test_the_verifier_hot_path_hashes_exactly_like_record_hash(chain, actor, act
         subject=subject,
         payload_sha256=payload_digest(body),
     )
-    for stored in (body, body.encode()):  # PostgreSQL's rare text, SQLite's bytes
-        row = (seq, t, tenant, actor, action, subject, stored, None, GENESIS, h)
+    for stored in (body, body.encode()):  # PostgreSQL's text, SQLite's bytes
+        row = (seq, t, tenant, actor, action, subject, stored, GENESIS, h)
         n, last, head, bad = chain_walk([row], chain=chain, start_seq=seq)
         assert bad is None and (n, last, head) == (1, seq, h)
+    sqlite_time = t[:10] + " " + t[11:-1]  # how SQLite stores it: "2026-04-07 02:00:00.000000"
+    row = (seq, sqlite_time, tenant, actor, action, subject, body.encode(), GENESIS, h)
+    assert chain_walk([row], chain=chain, start_seq=seq, stored_time=True)[3] is None
     marker = redacted_payload(body)
     for stored in (marker, marker.encode()):
-        row = (seq, t, tenant, actor, action, subject, stored, None, GENESIS, h)
+        row = (seq, t, tenant, actor, action, subject, stored, GENESIS, h)
         assert chain_walk([row], chain=chain, start_seq=seq)[3] is None
 
 

@@ -74,6 +74,16 @@ def test_an_altered_record_is_located(container, column, value):
     assert _broken_at(container) == ("system", 5, "hash mismatch: the record was altered")
 
 
+def test_a_value_of_the_wrong_type_is_reported_not_a_crash(container):
+    if container.connection.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL's typed columns keep such values out")
+    _fill(container)
+    _sql(container, "UPDATE audit_record SET actor = CAST('user:alice' AS BLOB) WHERE seq = 4")
+    assert _broken_at(container) == ("system", 4, "hash mismatch: the record was altered")
+    _sql(container, "UPDATE audit_record SET actor = 'user:alice', time = 17 WHERE seq = 4")
+    assert _broken_at(container) == ("system", 4, "hash mismatch: the record was altered")
+
+
 def test_an_altered_time_is_located(container):
     _fill(container)
     with container.uow() as s:
@@ -274,3 +284,131 @@ def test_checkpoint_signs_missed_boundaries_and_heads(container, monkeypatch):
     assert audit_checkpoint_run(container, now=NOW)["signed"] == 0  # idempotent
     report = audit_verify(container, chain="t2")
     assert report["records"] == 3 and report["checkpoints"] == 4 and [h["chain"] for h in report["heads"]] == ["t2"]
+
+
+# --- Unit boundaries: the parallel walk names exactly the fault a serial walk names ------------------------------
+# Units of 10 records: system 1-10, 11-20, 21-30, 31-40; t3 1-10, 11-20, 21-23. Each case tampers with a committed
+# database, then a serial walk (this process) and a parallel one (two worker processes, one unit at a time each)
+# must both report the expected first fault per chain.
+
+UNIT = 10
+MISSING = "missing: the record was deleted"
+ALTERED = "hash mismatch: the record was altered"
+UNLINKED = "prev_hash does not match the previous record's hash"
+
+
+def _forge(c, seq: int) -> None:
+    """Replace record ``seq``'s payload and recompute its own hash: only the next link can tell."""
+    r = _row(c, seq)
+    forged = '{"i":0,"msg":"伪造"}'
+    h = record_hash(
+        r.prev_hash,
+        chain="system",
+        seq=seq,
+        time=hash_time(r.time),
+        tenant_id=None,
+        actor=r.actor,
+        action=r.action,
+        subject=r.subject,
+        payload_sha256=payload_digest(forged),
+    )
+    _sql(c, "UPDATE audit_record SET payload = :p, hash = :h WHERE chain = 'system' AND seq = :s", p=forged, h=h, s=seq)
+
+
+def _swap(c, a: int, b: int) -> None:
+    _sql(c, "UPDATE audit_record SET seq = -1 WHERE chain = 'system' AND seq = :a", a=a)
+    _sql(c, "UPDATE audit_record SET seq = :a WHERE chain = 'system' AND seq = :b", a=a, b=b)
+    _sql(c, "UPDATE audit_record SET seq = :b WHERE chain = 'system' AND seq = -1", b=b)
+
+
+def _rewrite_tail_under_checkpoint(c) -> None:
+    from collectguard.services.audit_signing import audit_signer
+
+    r = _row(c, 20)
+    with c.uow() as s:
+        s.add(audit_signer(c.settings).checkpoint(chain="system", seq=20, hash=r.hash, now=NOW, tenant_id=None))
+    _sql(c, "DELETE FROM audit_record WHERE chain = 'system' AND seq >= 18")
+    with c.uow() as s:  # a perfectly linked forgery of 18..40
+        for i in range(18, 41):
+            audit_append(s, tenant_id=None, actor="user:mallory", action="x", subject="x", payload={"i": i}, now=NOW)
+
+
+def _upd(column: str, value: str, seq: int, chain: str = "system"):
+    return lambda c: _sql(
+        c, f"UPDATE audit_record SET {column} = :v WHERE chain = :ch AND seq = :s", v=value, ch=chain, s=seq
+    )
+
+
+def _delete(seq: int):
+    return lambda c: _sql(c, "DELETE FROM audit_record WHERE chain = 'system' AND seq = :s", s=seq)
+
+
+BOUNDARY_CASES = {
+    "first record altered": (_upd("actor", "x", 1), [("system", 1, ALTERED)]),
+    "last record altered": (_upd("actor", "x", 40), [("system", 40, ALTERED)]),
+    "a unit's last record altered": (_upd("subject", "x", 10), [("system", 10, ALTERED)]),
+    "a unit's first record altered": (_upd("subject", "x", 11), [("system", 11, ALTERED)]),
+    "a unit's last record forged with its own hash right": (lambda c: _forge(c, 10), [("system", 11, UNLINKED)]),
+    "a unit's last stored hash overwritten": (_upd("hash", "0" * 64, 20), [("system", 20, ALTERED)]),
+    "a unit's first prev_hash overwritten": (_upd("prev_hash", "f" * 64, 21), [("system", 21, UNLINKED)]),
+    "first record deleted": (_delete(1), [("system", 1, MISSING)]),
+    "a unit's last record deleted": (_delete(10), [("system", 10, MISSING)]),
+    "a unit's first record deleted": (_delete(11), [("system", 11, MISSING)]),
+    "the head deleted under its checkpoint": (
+        _delete(40),
+        [("system", 40, "missing: records after this were deleted (a checkpoint signs seq 40)")],
+    ),
+    "records swapped across a unit boundary": (lambda c: _swap(c, 10, 11), [("system", 10, UNLINKED)]),
+    "a short last unit of another chain": (_upd("actor", "x", 23, "t3"), [("t3", 23, ALTERED)]),
+    "two chains broken in different units": (
+        lambda c: (_upd("actor", "x", 15)(c), _upd("actor", "x", 11, "t3")(c)),
+        [("system", 15, ALTERED), ("t3", 11, ALTERED)],
+    ),
+    "a rewritten tail caught by a checkpoint on a unit's last record": (
+        _rewrite_tail_under_checkpoint,
+        [("system", 20, "hash differs from the signed checkpoint")],
+    ),
+}
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def chunked(request, tmp_path_factory):
+    """A committed database with two chains (40 and 23 records, heads checkpointed) and its pristine rows."""
+    from collectguard.adapters.db.models_audit import AuditCheckpoint
+
+    db = create_database(request.param, tmp_path_factory)
+    c = make_container(db)
+    _fill(c, 40)
+    _fill(c, 23, chain_tenant=3)
+    audit_checkpoint_run(c, now=NOW)
+    with c.uow(write=False) as s:
+        pristine = [
+            [dict(m) for m in s.execute(select(t.__table__)).mappings()] for t in (AuditRecord, AuditCheckpoint)
+        ]
+    yield c, pristine
+    db.close()
+
+
+@pytest.mark.parametrize("case", list(BOUNDARY_CASES))
+def test_a_fault_at_a_unit_boundary_is_named_exactly_as_a_serial_walk_names_it(chunked, case, monkeypatch):
+    from sqlalchemy import delete, insert
+
+    from collectguard.adapters.db.models_audit import AuditCheckpoint
+    from collectguard.services import audit_verify as av
+
+    c, pristine = chunked
+    monkeypatch.setattr(av, "MIN_UNIT", 1)
+    monkeypatch.setattr(av, "_unit_size", lambda total, workers: UNIT)
+    tamper, expected = BOUNDARY_CASES[case]
+    tamper(c)
+    try:
+        serial, parallel = audit_verify_report(c, workers=1), audit_verify_report(c, workers=2)
+        assert (serial["workers"], parallel["workers"]) == (1, 2)
+        assert [(f["chain"], f["seq"], f["reason"]) for f in serial["faults"]] == expected
+        assert parallel["faults"] == serial["faults"]
+    finally:
+        with c.uow() as s:
+            for table, rows in zip((AuditRecord, AuditCheckpoint), pristine, strict=True):
+                s.execute(delete(table))
+                s.execute(insert(table), rows)
+    assert audit_verify_report(c, workers=2)["status"] == "intact"

@@ -30,7 +30,7 @@ REDACTED_LEN = len(_HEAD) + 64 + len(_TAIL)
 _HEX = frozenset("0123456789abcdef")
 CHECKPOINT_DOMAIN = b"collectguard-audit-checkpoint/1\n"
 
-Row = tuple[int, str, "int | None", str, str, str, Any, "str | None", str, str]
+Row = tuple[int, str, "int | None", str, str, str, "str | bytes", str, str]
 
 
 def canonical_json(obj: Any) -> str:
@@ -117,48 +117,67 @@ def chain_walk(
     start_seq: int = 1,
     prev_hash: str = GENESIS,
     checkpoints: Mapping[int, str] | None = None,
+    stored_time: bool = False,
 ) -> tuple[int, int, str, dict[str, Any] | None]:
     """Check consecutive records of one chain; returns (records, last seq, last hash, first fault).
 
-    ``rows`` are (seq, time, tenant, actor, action, subject, payload, payload_sha256, prev_hash,
-    hash) ordered by seq; ``payload`` (str or UTF-8 bytes) may be None when the database computed
-    ``payload_sha256``.
-    The body is assembled by hand, byte-identical to ``record_hash`` (a test holds them equal),
-    because this loop is the verifier's hot path.
+    ``rows`` are (seq, time, tenant, actor, action, subject, payload, prev_hash, hash) ordered by
+    seq; ``payload`` is the stored text, as str or as its UTF-8 bytes (SQLite hands them over
+    undecoded: they are hashed as they are). ``time`` is in the hashed form, or with
+    ``stored_time`` in SQLite's stored form ``YYYY-MM-DD HH:MM:SS.ffffff``, rewritten here (cheaper
+    than in SQL). A record whose fields cannot be rendered at all (a NULL or a BLOB where text
+    belongs) counts as altered.
+
+    This loop is the verifier's hot path, so the body is assembled by hand, byte-identical to
+    ``record_hash`` (a property test holds them equal), with one digest and one record hash per
+    record and nothing else that is not needed.
     """
     sha = hashlib.sha256
     enc = encode_basestring
-    cps = checkpoints or {}
+    cps = sorted(kv for kv in (checkpoints or {}).items() if kv[0] >= start_seq)
+    cps.append((-1, ""))  # a sentinel no seq reaches
+    cp_next = 0
+    cp_seq, cp_hash = cps[0]
     mid = ',"chain":' + enc(chain) + ',"payload_sha256":"'
     heads: dict[tuple[str, str], str] = {}
-    expected, prev, n = start_seq, prev_hash, 0
-    for seq, tm, tenant, actor, action, subject, payload, digest, prev_stored, stored in rows:
+    expected, prev = start_seq, prev_hash
+    for seq, tm, tenant, actor, action, subject, payload, prev_stored, stored in rows:
         if seq != expected:
             if seq > expected:
-                return n, expected - 1, prev, fault(chain, expected, "missing: the record was deleted")
-            return n, expected - 1, prev, fault(chain, seq, "out of sequence")
+                bad = fault(chain, expected, "missing: the record was deleted")
+                return expected - start_seq, expected - 1, prev, bad
+            return expected - start_seq, expected - 1, prev, fault(chain, seq, "out of sequence")
         if prev_stored != prev:
-            return n, seq - 1, prev, fault(chain, seq, "prev_hash does not match the previous record's hash")
-        if digest is None:  # SQLite hands the payload over as undecoded bytes: hash them as they are
-            if len(payload) == REDACTED_LEN:
-                txt = payload if isinstance(payload, str) else payload.decode("utf-8", "replace")
-                digest = redaction_digest(txt)
-            if digest is None:
+            bad = fault(chain, seq, "prev_hash does not match the previous record's hash")
+            return expected - start_seq, seq - 1, prev, bad
+        try:
+            if len(payload) != REDACTED_LEN or (digest := _marker_digest(payload)) is None:
                 digest = sha(payload if isinstance(payload, bytes) else payload.encode()).hexdigest()
-        head = heads.get((action, actor))
-        if head is None:  # few distinct (action, actor) pairs: encode each once
-            head = heads[(action, actor)] = '{"action":' + enc(action) + ',"actor":' + enc(actor) + mid
-        ten = "null" if tenant is None else tenant
-        body = f'{prev}{head}{digest}","seq":{seq},"subject":{enc(subject)},"tenant":{ten},"time":"{tm}"}}'
-        h = sha(body.encode()).hexdigest()
+            head = heads.get((action, actor))
+            if head is None:  # few distinct (action, actor) pairs: encode each once
+                head = heads[(action, actor)] = '{"action":' + enc(action) + ',"actor":' + enc(actor) + mid
+            ten = "null" if tenant is None else tenant
+            if stored_time:
+                tm = f"{tm[:10]}T{tm[11:]}Z"
+            body = f'{prev}{head}{digest}","seq":{seq},"subject":{enc(subject)},"tenant":{ten},"time":"{tm}"}}'
+            h = sha(body.encode()).hexdigest()
+        except (TypeError, ValueError):  # e.g. a NULL payload: not what was hashed
+            h = None
         if h != stored:
-            return n, seq - 1, prev, fault(chain, seq, "hash mismatch: the record was altered")
-        if seq in cps and cps[seq] != h:
-            return n, seq - 1, prev, fault(chain, seq, "hash differs from the signed checkpoint")
-        n += 1
+            return expected - start_seq, seq - 1, prev, fault(chain, seq, "hash mismatch: the record was altered")
+        if seq == cp_seq:
+            if h != cp_hash:
+                bad = fault(chain, seq, "hash differs from the signed checkpoint")
+                return expected - start_seq, seq - 1, prev, bad
+            cp_next += 1
+            cp_seq, cp_hash = cps[cp_next]
         prev = h
         expected = seq + 1
-    return n, expected - 1, prev, None
+    return expected - start_seq, expected - 1, prev, None
+
+
+def _marker_digest(payload: str | bytes) -> str | None:
+    return redaction_digest(payload if isinstance(payload, str) else payload.decode("utf-8", "replace"))
 
 
 def fault(chain: str, seq: int, reason: str) -> dict[str, Any]:
