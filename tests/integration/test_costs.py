@@ -161,3 +161,17 @@ def test_the_api_answers_cost_and_over_cap_and_hides_other_tenants(container):
     assert [x["loan_id"] for x in listed["items"]] == [over]
     bad = client.get("/api/v1/costs/over-cap?limit=0", headers=h)
     assert bad.status_code == 422 and bad.headers["content-type"].startswith("application/problem+json")
+
+
+def test_the_daily_run_prices_new_loans_first_and_once(container):
+    from collectguard.services.daily import STAGES, daily_run
+
+    assert STAGES[0] == "costs"
+    lid = _loan(container, principal="10000", fees="2000", rate="12", lender_type="private",
+                schedule=_monthly(12, "1000"))
+    first = daily_run(container, as_of=dt.date(2025, 6, 1))
+    assert first["apr_computed"] == 1 and float(_apr(container, lid)) == pytest.approx(
+        _scalar("10000", "2000", _monthly(12, "1000")), abs=0.005)
+    later = _loan(container, principal="5000", schedule=_monthly(6, "900"))
+    second = daily_run(container, as_of=dt.date(2025, 6, 2))
+    assert second["apr_computed"] == 1 and _apr(container, later) is not None

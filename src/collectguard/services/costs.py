@@ -43,7 +43,9 @@ from collectguard.domain.delinquency import Installment as DomainInstallment
 from collectguard.errors import BadInput
 from collectguard.services.authz import Principal, ensure_visible, require, scope_tenant
 
-__all__ = ["CHUNK", "loan_apr_run", "loan_cost", "loans_over_cap"]
+__all__ = ["CHUNK", "loan_apr_fill", "loan_apr_run", "loan_cost", "loans_over_cap"]
+
+Progress = Callable[[str, int], Callable[[int], None]]
 
 CHUNK = 50_000
 _CAPPED = ("private", "unlicensed")
@@ -119,33 +121,41 @@ def _scalar(s: Session, ids: list[int]) -> list[tuple[int, float]]:
     return out
 
 
-def loan_apr_run(c: Container, *, progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
-    """Compute ``loan.apr`` for every loan without one; returns counts (idempotent: a rerun finds none)."""
+def loan_apr_fill(s: Session, *, progress: Progress | None = None) -> dict[str, int]:
+    """Compute ``loan.apr`` for every loan without one, in the caller's transaction; returns counts.
+
+    Idempotent: a rerun finds nothing to do. The daily run calls it as its first stage.
+    """
     import math
 
     counts = {"loans": 0, "regular": 0, "irregular": 0, "unavailable": 0}
-    with c.uow(write=False) as s:
-        top = s.execute(text("SELECT MIN(id), MAX(id) FROM loan WHERE apr IS NULL")).one()
+    top = s.execute(text("SELECT MIN(id), MAX(id) FROM loan WHERE apr IS NULL")).one()
     if top[0] is None:
         return counts
     start, end = int(top[0]), int(top[1]) + 1
-    dialect = c.engine.dialect.name
+    sql = text(_stats_sql(s.get_bind().dialect.name))
     update = text("UPDATE loan SET apr = :apr WHERE id = :id AND apr IS NULL")
+    advance = progress("costs", end - start) if progress is not None else None
     for lo in range(start, end, CHUNK):
-        with c.uow() as s:
-            rows = list(s.execute(text(_stats_sql(dialect)), {"lo": lo, "hi": min(lo + CHUNK, end)}))
-            regular, rest = _regular(rows)
-            scalar = _scalar(s, rest)
-            values = [{"id": i, "apr": round(a * RATE_SCALE)} for i, a in regular + scalar if not math.isnan(a)]
-            if values:
-                s.execute(update, values)
-            counts["loans"] += len(rows)
-            counts["regular"] += sum(1 for _, a in regular if not math.isnan(a))
-            counts["irregular"] += len(scalar)
-            counts["unavailable"] += len(rows) - len(values)
-        if progress is not None:
-            progress(min(lo + CHUNK, end) - start, end - start)
+        rows = list(s.execute(sql, {"lo": lo, "hi": min(lo + CHUNK, end)}))
+        regular, rest = _regular(rows)
+        scalar = _scalar(s, rest)
+        values = [{"id": i, "apr": round(a * RATE_SCALE)} for i, a in regular + scalar if not math.isnan(a)]
+        if values:
+            s.execute(update, values)
+        counts["loans"] += len(rows)
+        counts["regular"] += sum(1 for _, a in regular if not math.isnan(a))
+        counts["irregular"] += len(scalar)
+        counts["unavailable"] += len(rows) - len(values)
+        if advance is not None:
+            advance(min(lo + CHUNK, end) - lo)
     return counts
+
+
+def loan_apr_run(c: Container, *, progress: Progress | None = None) -> dict[str, int]:
+    """``loan_apr_fill`` in one unit of work of its own."""
+    with c.uow() as s:
+        return loan_apr_fill(s, progress=progress)
 
 
 def _verdict(s: Session, ln: Loan) -> dict[str, Any]:

@@ -36,8 +36,8 @@ from collectguard.errors import Conflict
 from collectguard.services import daily_sql as q
 from collectguard.services.audit import audit_append
 
-STAGES = ("positions", "cases", "assign", "outcomes", "queue")
-_OWN_BARS = ("positions", "cases", "queue")  # stages that report their own progress
+STAGES = ("costs", "positions", "cases", "assign", "outcomes", "queue")
+_OWN_BARS = ("costs", "positions", "cases", "queue")  # stages that report their own progress
 HOME_ZONE = ZoneInfo("Asia/Shanghai")  # the default as-of date is "today" where the platform runs
 DEFAULT_CHUNK = {"sqlite": 250_000, "postgresql": 2_000_000}
 
@@ -64,6 +64,7 @@ def daily_run(c: Container, *, as_of: dt.date | None = None, force: bool = False
     ``stage_hook(name)`` is called inside each stage's transaction after its work and before its
     commit (tests raise there to simulate a crash). ``guard`` defaults to ``Guard.default()``.
     """
+    from collectguard.services.costs import loan_apr_fill
     from collectguard.services.outcomes import outcomes_settle
     from collectguard.services.queue import queue_assign, queue_build
 
@@ -81,6 +82,8 @@ def daily_run(c: Container, *, as_of: dt.date | None = None, force: bool = False
         guard = Guard.default()
     now = c.clock()
     work: dict[str, Callable[[Session], dict[str, Any]]] = {
+        # First the true APR of loans that have none yet: the queue's guard checks read it.
+        "costs": lambda s: loan_apr_fill(s, progress=start),
         "positions": lambda s: _positions(s, d, buckets, start, chunk, full=force),
         "cases": lambda s: _cases(s, d, buckets, start),
         "assign": lambda s: queue_assign(s, as_of=d, buckets=buckets, now=now),
@@ -176,6 +179,7 @@ def _public(d: dt.date, summary: dict[str, Any]) -> dict[str, Any]:
         "queue": queue.get("queue", 0),
         "queue_denied": queue.get("denied", {}),
         "queue_skipped": queue.get("skipped", {}),
+        "apr_computed": st.get("costs", {}).get("loans", 0) - st.get("costs", {}).get("unavailable", 0),
         "seconds": round(sum(float(v.get("seconds", 0)) for v in st.values()), 3),
     }
 
