@@ -82,12 +82,12 @@ def test_regular_and_irregular_schedules_get_the_scalar_apr_and_a_rerun_does_not
     nothing = _loan(container, schedule=[])  # no schedule: no APR, and no error
     counts = loan_apr_run(container)
     assert counts["loans"] == len(expected)  # a loan without installments is not a candidate
-    assert counts["irregular"] >= 2 and counts["regular"] >= 1
+    assert counts["vectorised"] >= len(expected) - 2 and counts["unavailable"] == 0
     for lid, apr in expected.items():
         assert float(_apr(container, lid)) == pytest.approx(apr, abs=0.005), lid
     assert _apr(container, weekly) > 100  # 30% upfront on a two-week loan
     assert _apr(container, nothing) is None
-    assert loan_apr_run(container) == {"loans": 0, "regular": 0, "irregular": 0, "unavailable": 0}
+    assert loan_apr_run(container) == {"loans": 0, "vectorised": 0, "scalar": 0, "unavailable": 0}
 
 
 def test_a_stored_apr_is_kept(container):
@@ -163,15 +163,30 @@ def test_the_api_answers_cost_and_over_cap_and_hides_other_tenants(container):
     assert bad.status_code == 422 and bad.headers["content-type"].startswith("application/problem+json")
 
 
-def test_the_daily_run_prices_new_loans_first_and_once(container):
+def test_the_daily_run_prices_capped_loans_first_and_once(container):
     from collectguard.services.daily import STAGES, daily_run
 
     assert STAGES[0] == "costs"
     lid = _loan(container, principal="10000", fees="2000", rate="12", lender_type="private",
                 schedule=_monthly(12, "1000"))
+    licensed = _loan(container, principal="10000", fees="2000", schedule=_monthly(12, "1000"))
     first = daily_run(container, as_of=dt.date(2025, 6, 1))
     assert first["apr_computed"] == 1 and float(_apr(container, lid)) == pytest.approx(
         _scalar("10000", "2000", _monthly(12, "1000")), abs=0.005)
-    later = _loan(container, principal="5000", schedule=_monthly(6, "900"))
+    assert _apr(container, licensed) is None  # not capped: its APR changes no guard verdict
+    later = _loan(container, principal="5000", lender_type="unlicensed", schedule=_monthly(6, "900"))
     second = daily_run(container, as_of=dt.date(2025, 6, 2))
     assert second["apr_computed"] == 1 and _apr(container, later) is not None
+    assert loan_apr_run(container)["vectorised"] == 1 and _apr(container, licensed) is not None
+
+
+def test_unlicensed_lending_above_36_percent_is_illegal_without_an_lpr(container):
+    lid = _loan(container, principal="1000", fees="300", rate="10", lender_type="unlicensed", lpr=None,
+                schedule=[(START + dt.timedelta(days=7), "1000")])
+    private = _loan(container, principal="10000", fees="2000", lender_type="private", lpr=None,
+                    schedule=_monthly(12, "1000"))
+    loan_apr_run(container)
+    p = _staff(container)
+    listed = loans_over_cap(container, principal=p)["items"]
+    assert [(x["loan_id"], x["status"], x["citations"]) for x in listed] == [(lid, "illegal", ["CN:ILL2019"])]
+    assert loan_cost(container, principal=p, loan_id=private)["status"] == "unknown"  # no LPR: never guessed

@@ -14,7 +14,7 @@ _CONTAINER: Container | None = None
 
 # Feature modules under collectguard.cli that contribute commands via register(app).
 FEATURE_COMMANDS = ("check", "apr", "assess", "daily", "audit", "accounts", "clauses", "qa", "consents",
-                    "retention", "outbox", "ops", "keys")
+                    "retention", "outbox", "ops", "keys", "costs")
 
 
 def container() -> Container:

@@ -6,14 +6,13 @@ raise the APR above the contract's nominal rate). The guard reads ``debt.annual_
 ``loan.apr`` (``services/facts``, ``services/queue``): an over-cap or illegal debt is seen by the
 guard's rules on the rate, the lender type and the LPR at signing.
 
-Set-based: per range of loan ids one aggregate query gives each loan's installment count, the
-smallest and largest installment total, first and last due date and the spread of the due dates'
-day of month; every loan whose schedule is *regular* (equal installments, monthly on one day of
-the month up to the 28th, at least 3 payments so that the month is the unit-period of
-Appendix J (b)(4)) gets its APR from the vectorised ``domain.apr.apr_batch``, which is
-exactly the scalar answer for such schedules. The rest (irregular, weekly, single-payment) go
-through the scalar ``compute_apr`` with their full schedule. A loan whose APR cannot be computed
-(e.g. no installment after the disbursement) keeps ``apr`` NULL and is counted as ``unavailable``.
+Set-based: per range of loan ids, two queries fetch the loans without an APR (amounts in cents,
+dates as day numbers) and their installments; ``domain.apr_matrix`` prices the whole range at once
+with numpy — the same unit-period, (b)(5) counting and solver as the scalar ``compute_apr``, on any
+dated schedule (a differential test holds them equal). The few schedules it does not model
+(duplicate due dates, payments below the amount financed, a single payment a year or more out) go
+through the scalar ``compute_apr``. A loan whose APR cannot be computed keeps ``apr`` NULL and is
+counted as ``unavailable``; a loan without installments is not a candidate.
 
 ``loan_cost`` and ``loans_over_cap`` judge loans against the cap (``domain.costcap``): private and
 unlicensed lenders — 4 x the one-year LPR at signing (SPC private-lending provisions arts 25, 29);
@@ -24,12 +23,11 @@ interest that may still be claimed.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, get_args
 
-from sqlalchemy import and_, literal_column, or_, select, text
+from sqlalchemy import and_, func, literal_column, or_, select, text
 from sqlalchemy.orm import Session
 
 from collectguard.adapters.db.models import Installment, Loan
@@ -37,67 +35,80 @@ from collectguard.adapters.db.types import RATE_SCALE
 from collectguard.bootstrap import Container
 from collectguard.domain.apr import Loan as AprLoan
 from collectguard.domain.apr import Payment as AprPayment
-from collectguard.domain.apr import apr_batch, compute_apr
-from collectguard.domain.costcap import ChargeSchedule, assess_cost_cap
+from collectguard.domain.apr import compute_apr
+from collectguard.domain.apr_matrix import apr_matrix
+from collectguard.domain.costcap import DEFAULT_POLICY, ChargeSchedule, LenderType, assess_cost_cap
 from collectguard.domain.delinquency import Installment as DomainInstallment
 from collectguard.errors import BadInput
 from collectguard.services.authz import Principal, ensure_visible, require, scope_tenant
 
-__all__ = ["CHUNK", "loan_apr_fill", "loan_apr_run", "loan_cost", "loans_over_cap"]
+__all__ = ["CAPPED", "CHUNK", "loan_apr_fill", "loan_apr_run", "loan_cost", "loans_over_cap"]
 
 Progress = Callable[[str, int], Callable[[int], None]]
 
 CHUNK = 50_000
-_CAPPED = ("private", "unlicensed")
+#: Lender types under the 4 x LPR cap: the daily run prices these first (the guard judges their APR).
+CAPPED = ("private", "unlicensed")
 
 
-def _dom(dialect: str, col: str) -> str:
-    return f"CAST(strftime('%d', {col}) AS INTEGER)" if dialect == "sqlite" else f"EXTRACT(DAY FROM {col})"
+def _days(dialect: str, col: str) -> str:
+    """A date column as whole days since 1970-01-01 (an integer: cheap to fetch, exact in numpy)."""
+    if dialect == "sqlite":
+        return f"CAST(julianday({col}) - 2440587.5 AS INTEGER)"
+    return f"({col} - DATE '1970-01-01')"
 
 
-def _stats_sql(dialect: str) -> str:
-    total = "(i.principal_due + i.interest_due + i.fee_due)"
-    return f"""
-SELECT l.id, l.principal, l.upfront_fees, l.disbursed_on, COUNT(*) AS n, COUNT(DISTINCT i.due_date) AS nd,
-       MIN({total}) AS lo, MAX({total}) AS hi, MIN(i.due_date) AS first, MAX(i.due_date) AS last,
-       MIN({_dom(dialect, 'i.due_date')}) AS dmin, MAX({_dom(dialect, 'i.due_date')}) AS dmax
-  FROM loan l JOIN installment i ON i.loan_id = l.id
- WHERE l.apr IS NULL AND l.id >= :lo AND l.id < :hi
- GROUP BY l.id, l.principal, l.upfront_fees, l.disbursed_on"""  # noqa: S608 - fixed expressions only
+def _sql(dialect: str, lender_types: tuple[str, ...] | None) -> tuple[str, str]:
+    """The loans without an APR in an id window, and their installments (unsorted: numpy sorts)."""
+    p = (lambda n: f":{n}") if dialect == "sqlite" else (lambda n: f"%({n})s")
+    pending = f"l.apr IS NULL AND l.id >= {p('lo')} AND l.id < {p('hi')}"
+    if lender_types:  # checked against LenderType by the caller (loan_apr_fill)
+        pending += " AND l.lender_type IN (" + ", ".join(f"'{x}'" for x in lender_types) + ")"
+    loans = f"""
+SELECT l.id, l.principal, l.upfront_fees, {_days(dialect, 'l.disbursed_on')} FROM loan l
+ WHERE {pending} AND EXISTS (SELECT 1 FROM installment x WHERE x.loan_id = l.id)"""  # noqa: S608
+    installments = f"""
+SELECT i.loan_id, {_days(dialect, 'i.due_date')}, i.principal_due + i.interest_due + i.fee_due, i.seq
+  FROM installment i JOIN loan l ON l.id = i.loan_id WHERE {pending}"""  # noqa: S608
+    return loans, installments
 
 
-def _day(v: Any) -> dt.date:
-    return dt.date.fromisoformat(v) if isinstance(v, str) else v
+def _fetch(s: Session, sql: str, window: dict[str, int]) -> list[tuple[Any, ...]]:
+    # The driver's cursor: plain tuples, without a result object per row (a million loans' schedules).
+    cur = s.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cur.execute(sql, window)
+        return list(cur.fetchall())
+    finally:
+        cur.close()
 
 
-def _regular(rows: list[Any]) -> tuple[list[tuple[int, float]], list[int]]:
-    """APRs of the regular loans in ``rows`` (vectorised) and the ids that need the scalar path."""
+def _priced(loans: list[Any], installments: list[Any]) -> tuple[list[tuple[int, float]], list[int]]:
+    """APRs of the loans whose schedules the matrix method models, and the ids left to the scalar one."""
     import numpy as np
 
-    if not rows:
+    if not loans:
         return [], []
-    ids = np.array([r[0] for r in rows], dtype=np.int64)
-    adv = np.array([r[1] for r in rows], dtype=np.int64)
-    fees = np.array([r[2] for r in rows], dtype=np.int64)
-    n = np.array([r[4] for r in rows], dtype=np.int64)
-    nd = np.array([r[5] for r in rows], dtype=np.int64)
-    lo = np.array([r[6] for r in rows], dtype=np.int64)
-    hi = np.array([r[7] for r in rows], dtype=np.int64)
-    disbursed = np.array([_day(r[3]) for r in rows], dtype="datetime64[D]")
-    first = np.array([_day(r[8]) for r in rows], dtype="datetime64[D]")
-    last = np.array([_day(r[9]) for r in rows], dtype="datetime64[D]")
-    dmin = np.array([int(r[10]) for r in rows], dtype=np.int64)
-    dmax = np.array([int(r[11]) for r in rows], dtype=np.int64)
-    months = last.astype("datetime64[M]").astype(np.int64) - first.astype("datetime64[M]").astype(np.int64)
-    regular = ((lo == hi) & (nd == n) & (n >= 3) & (dmin == dmax) & (dmin <= 28) & (months == n - 1)
-               & (first > disbursed) & (adv > fees) & (lo > 0))
-    out: list[tuple[int, float]] = []
-    if regular.any():
-        aprs = apr_batch(advance=adv[regular], upfront_fees=fees[regular], count=n[regular], amount=lo[regular],
-                         unit_period="month", advance_date=disbursed[regular], first_date=first[regular],
-                         on_invalid="nan")
-        out = [(int(i), float(a)) for i, a in zip(ids[regular], aprs, strict=True)]
-    return out, [int(i) for i in ids[~regular]]
+    lo = np.array(loans, dtype=np.int64).reshape(-1, 4)
+    lo = lo[np.argsort(lo[:, 0])]
+    ids = lo[:, 0]
+    financed = (lo[:, 1] - lo[:, 2]) / 100  # cents -> yuan
+    advance = lo[:, 3].astype("datetime64[D]")
+    inst = np.array(installments, dtype=np.int64).reshape(-1, 4)
+    inst = inst[np.lexsort((inst[:, 3], inst[:, 1], inst[:, 0]))]  # by loan, due date, seq
+    row = np.searchsorted(ids, inst[:, 0])
+    starts = np.searchsorted(inst[:, 0], ids)
+    col = np.arange(len(inst)) - starts[row]
+    width = int(col.max()) + 1 if len(inst) else 1
+    dates = np.zeros((len(ids), width), dtype=np.int64).astype("datetime64[D]")
+    amounts = np.zeros((len(ids), width))
+    valid = np.zeros((len(ids), width), dtype=bool)
+    dates[row, col] = inst[:, 1].astype("datetime64[D]")
+    amounts[row, col] = inst[:, 2] / 100
+    valid[row, col] = True
+    percent, fallback = apr_matrix(advance, financed, dates, amounts, valid)
+    done = [(int(i), float(a)) for i, a in zip(ids[~fallback], percent[~fallback], strict=True)]
+    return done, [int(i) for i in ids[fallback]]
 
 
 def _scalar(s: Session, ids: list[int]) -> list[tuple[int, float]]:
@@ -121,41 +132,49 @@ def _scalar(s: Session, ids: list[int]) -> list[tuple[int, float]]:
     return out
 
 
-def loan_apr_fill(s: Session, *, progress: Progress | None = None) -> dict[str, int]:
-    """Compute ``loan.apr`` for every loan without one, in the caller's transaction; returns counts.
+def loan_apr_fill(s: Session, *, progress: Progress | None = None,
+                  lender_types: tuple[str, ...] | None = None) -> dict[str, int]:
+    """Compute ``loan.apr`` for every loan without one (of ``lender_types``, when given), in the
+    caller's transaction; returns counts. Idempotent: a rerun finds nothing to do.
 
-    Idempotent: a rerun finds nothing to do. The daily run calls it as its first stage.
+    The daily run prices ``CAPPED`` lender types first thing: their true APR is what the guard's
+    illegal-debt rule judges. ``collectguard costs price`` prices every loan.
     """
     import math
 
-    counts = {"loans": 0, "regular": 0, "irregular": 0, "unavailable": 0}
-    top = s.execute(text("SELECT MIN(id), MAX(id) FROM loan WHERE apr IS NULL")).one()
+    counts = {"loans": 0, "vectorised": 0, "scalar": 0, "unavailable": 0}
+    if lender_types and not set(lender_types) <= set(get_args(LenderType)):
+        raise BadInput(f"expected lender types among {list(get_args(LenderType))}", field="lender_types")
+    q = select(func.min(Loan.id), func.max(Loan.id)).where(Loan.apr.is_(None))
+    top = s.execute(q.where(Loan.lender_type.in_(lender_types)) if lender_types else q).one()
     if top[0] is None:
         return counts
     start, end = int(top[0]), int(top[1]) + 1
-    sql = text(_stats_sql(s.get_bind().dialect.name))
+    loans_sql, installments_sql = _sql(s.get_bind().dialect.name, lender_types)
     update = text("UPDATE loan SET apr = :apr WHERE id = :id AND apr IS NULL")
     advance = progress("costs", end - start) if progress is not None else None
     for lo in range(start, end, CHUNK):
-        rows = list(s.execute(sql, {"lo": lo, "hi": min(lo + CHUNK, end)}))
-        regular, rest = _regular(rows)
+        window = {"lo": lo, "hi": min(lo + CHUNK, end)}
+        loans = _fetch(s, loans_sql, window)
+        matrix, rest = _priced(loans, _fetch(s, installments_sql, window) if loans else [])
         scalar = _scalar(s, rest)
-        values = [{"id": i, "apr": round(a * RATE_SCALE)} for i, a in regular + scalar if not math.isnan(a)]
+        values = [{"id": i, "apr": round(a * RATE_SCALE)} for i, a in matrix + scalar if not math.isnan(a)]
         if values:
             s.execute(update, values)
-        counts["loans"] += len(rows)
-        counts["regular"] += sum(1 for _, a in regular if not math.isnan(a))
-        counts["irregular"] += len(scalar)
-        counts["unavailable"] += len(rows) - len(values)
+        counts["loans"] += len(loans)
+        counts["vectorised"] += len(matrix)
+        counts["scalar"] += len(scalar)
+        counts["unavailable"] += len(loans) - len(values)
         if advance is not None:
             advance(min(lo + CHUNK, end) - lo)
     return counts
 
 
-def loan_apr_run(c: Container, *, progress: Progress | None = None) -> dict[str, int]:
+def loan_apr_run(c: Container, *, progress: Progress | None = None,
+                 lender_types: tuple[str, ...] | None = None) -> dict[str, int]:
     """``loan_apr_fill`` in one unit of work of its own."""
     with c.uow() as s:
-        return loan_apr_fill(s, progress=progress)
+        return loan_apr_fill(s, progress=progress, lender_types=lender_types)
 
 
 def _verdict(s: Session, ln: Loan) -> dict[str, Any]:
@@ -172,7 +191,14 @@ def _verdict(s: Session, ln: Loan) -> dict[str, Any]:
                                   fee_rate=max(actual - agreed, Decimal(0)), actual_apr=actual,
                                   signed_on=ln.disbursed_on, schedule=schedule)
     except BadInput as exc:  # e.g. a private loan stored without its LPR: say so rather than guess
-        return {"loan_id": ln.id, "ext_id": ln.ext_id, "status": "unknown", "reason": str(exc)}
+        out = {"loan_id": ln.id, "ext_id": ln.ext_id, "apr": None if ln.apr is None else str(ln.apr),
+               "annual_rate": str(agreed), "lender_type": ln.lender_type, "status": "unknown", "reason": str(exc)}
+        if ln.lender_type == "unlicensed" and actual > DEFAULT_POLICY.illegal_rate:
+            # Illegal lending needs no LPR (2019 SPC/SPP opinion: unlicensed, actual APR above 36%);
+            # what stays claimable does (4 x LPR), so it is left open.
+            out.update(status="illegal", citations=[DEFAULT_POLICY.cite_illegal_lending],
+                       cap_rate=str(DEFAULT_POLICY.illegal_rate), claimable_interest=None)
+        return out
     return {"loan_id": ln.id, "ext_id": ln.ext_id, "apr": None if ln.apr is None else str(ln.apr),
             "annual_rate": str(agreed), **verdict.to_dict()}
 
@@ -191,11 +217,11 @@ def loans_over_cap(c: Container, *, principal: Principal, limit: int = 100, afte
     if not 1 <= limit <= 1000:
         raise BadInput("must be between 1 and 1000", field="limit")
     # Both rates are stored with the same scale, so 4 x LPR compares in SQL (an unbound 4: not a Rate).
-    over = or_(Loan.apr > Loan.lpr_at_signing * literal_column("4"),
-               and_(Loan.lender_type == "unlicensed", Loan.apr > Decimal(36)))
+    over = or_(and_(Loan.lpr_at_signing.is_not(None), Loan.apr > Loan.lpr_at_signing * literal_column("4")),
+               and_(Loan.lender_type == "unlicensed", Loan.apr > DEFAULT_POLICY.illegal_rate))
     with c.uow(write=False) as s:
-        q = scope_tenant(select(Loan).where(Loan.lender_type.in_(_CAPPED), Loan.apr.is_not(None),
-                                            Loan.lpr_at_signing.is_not(None), Loan.id > after_id, over)
+        q = scope_tenant(select(Loan).where(Loan.lender_type.in_(CAPPED), Loan.apr.is_not(None),
+                                            Loan.id > after_id, over)
                          .order_by(Loan.id).limit(limit), Loan, principal)
         items = [_verdict(s, ln) for ln in s.scalars(q)]
         last = items[-1]["loan_id"] if items else after_id

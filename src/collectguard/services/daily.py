@@ -64,7 +64,7 @@ def daily_run(c: Container, *, as_of: dt.date | None = None, force: bool = False
     ``stage_hook(name)`` is called inside each stage's transaction after its work and before its
     commit (tests raise there to simulate a crash). ``guard`` defaults to ``Guard.default()``.
     """
-    from collectguard.services.costs import loan_apr_fill
+    from collectguard.services.costs import CAPPED, loan_apr_fill
     from collectguard.services.outcomes import outcomes_settle
     from collectguard.services.queue import queue_assign, queue_build
 
@@ -82,8 +82,8 @@ def daily_run(c: Container, *, as_of: dt.date | None = None, force: bool = False
         guard = Guard.default()
     now = c.clock()
     work: dict[str, Callable[[Session], dict[str, Any]]] = {
-        # First the true APR of loans that have none yet: the queue's guard checks read it.
-        "costs": lambda s: loan_apr_fill(s, progress=start),
+        # First the true APR of capped loans without one: the queue's guard checks judge it.
+        "costs": lambda s: loan_apr_fill(s, progress=start, lender_types=CAPPED),
         "positions": lambda s: _positions(s, d, buckets, start, chunk, full=force),
         "cases": lambda s: _cases(s, d, buckets, start),
         "assign": lambda s: queue_assign(s, as_of=d, buckets=buckets, now=now),
