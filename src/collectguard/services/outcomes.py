@@ -9,8 +9,8 @@ The daily run settles what depends on payments (``outcomes_settle``), in SQL:
   amount; once its due date has passed it is ``partial`` (something was paid) or ``broken``;
 - an active plan is ``completed`` when payments since it started reach its total, and ``broken``
   when they fall behind its installments due before the as-of date (the case is then unpaused).
-A plan is a record with its own installments; the loan's contractual schedule, and so its DPD and
-bucket, are not re-aged by it.
+A plan is a record with its own installments; from its start the daily run computes the loan's DPD
+and bucket on them (docs/ledger.md, "Payment plans re-age the schedule").
 
 Only a debtor promises to pay: collection is addressed to the debtor alone, and a third party may
 only be asked how to reach the debtor or to pass on a message (GB/T 45251; CBA 2026; FDCPA 1692b/c(b)).
