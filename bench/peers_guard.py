@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -75,15 +76,20 @@ def _differential(events: list[dict[str, Any]], cedar: CedarPeer, zen: ZenPeer) 
 def _whole_process(path: Path, n: int, repeat: int) -> dict[str, Any]:
     exe = Path(sys.executable).with_name("collectguard")
     cmd = [str(exe), "check", str(path)]
-    best = None
+    best: tuple[float, float] | None = None
     for _ in range(repeat):
+        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         subprocess.run(cmd, stdout=subprocess.DEVNULL, check=True)
         dt = time.perf_counter() - t0
-        best = dt if best is None else min(best, dt)
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)  # the process and its workers
+        if best is None or dt < best[0]:
+            best = (dt, cpu)
     assert best is not None
     return {"command": f"collectguard check {path.name}", "packs": "all shipped (CN pack in full)",
-            "seconds": round(best, 3), "decisions_per_s": round(n / best)}
+            "seconds": round(best[0], 3), "decisions_per_s": round(n / best[0]),
+            "cpu_seconds": round(best[1], 3), "decisions_per_cpu_s": round(n / best[1])}
 
 
 def main() -> None:

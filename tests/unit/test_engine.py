@@ -164,6 +164,30 @@ def test_json_fast_path_is_byte_identical(guard: Guard) -> None:
             assert evaluate_json(e, pack) == evaluate(e, pack).model_dump_json()
 
 
+def test_cached_decision_texts_follow_each_events_own_lint_hits(guard: Guard) -> None:
+    # The same template, rules and recipient with other amounts: one cached text per hit text,
+    # never the first event's text for the second.
+    cn = guard.packs["CN"]
+    third = {"purpose": "locate", "recipient": {"role": "relative"}, "channel": "sms"}
+    amounts = [8000, 9100, 8000, 77, 9100]
+    for amount in amounts * 2:
+        e = ev(message=f"张三欠款{amount}元，请转告", **third)
+        expected = evaluate(e, cn).model_dump_json()
+        assert f"{amount}元" in expected
+        assert evaluate_json(e, cn) == expected
+        assert cn.evaluate_utf8(e) == expected.encode()
+
+
+def test_check_utf8_equals_check_batch(guard: Guard) -> None:
+    lines = [line(time=f"2026-04-07T{h:02d}:30:00+08:00", channel=c) for h in range(24) for c in ("call", "sms")]
+    lines += [line(message="再不還錢就讓你坐牢", channel="sms"), "", line(jurisdiction="US")]
+    lines += [line(channel="fax"), line()]
+    texts, bad = guard.check_batch(lines, first_line=5)
+    data, bad_utf8 = guard.check_utf8([x.encode() for x in lines], first_line=5)
+    assert bad is not None and bad == bad_utf8 and bad.line == 5 + len(lines) - 2
+    assert data == "".join(t + "\n" for t in texts).encode()
+
+
 # ---------------------------------------------------------------- effective dates
 
 
@@ -414,6 +438,7 @@ def test_check_command_missing_file() -> None:
 
 def test_check_command_parallel_batches_keep_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(check_cli, "_BATCH", 4)
+    monkeypatch.setattr(check_cli, "_BLOCK", 300)  # a line or two per batch
     hours = [f"2026-04-07T{h:02d}:00:00+08:00" for h in range(24)] * 2
     text = "\n".join(line(time=t) for t in hours) + "\n"
     serial = run_check(tmp_path, text, workers=1)
@@ -424,6 +449,7 @@ def test_check_command_parallel_batches_keep_order(tmp_path: Path, monkeypatch: 
 
 def test_check_command_parallel_bad_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(check_cli, "_BATCH", 4)
+    monkeypatch.setattr(check_cli, "_BLOCK", 500)
     lines = [line() for _ in range(20)]
     lines[13] = line(channel="fax")
     f = tmp_path / "in.jsonl"
@@ -433,6 +459,22 @@ def test_check_command_parallel_bad_line(tmp_path: Path, monkeypatch: pytest.Mon
         check_cli.check_command(str(f), out=buf, workers=2)
     assert err.value.line == 14 and err.value.field == "channel"
     assert len(buf.getvalue().splitlines()) == 13  # everything before the bad line
+
+
+def test_check_command_parallel_crlf_and_bare_cr(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Workers split their batch as iterating the file does: at "\n" only ("\r" is whitespace).
+    monkeypatch.setattr(check_cli, "_BATCH", 3)
+    monkeypatch.setattr(check_cli, "_BLOCK", 400)
+    lines = [line(time=f"2026-04-07T{h:02d}:00:00+08:00") for h in range(24)]
+    lines[7] = lines[7].replace(", ", ",\r ")
+    text = "\r\n".join(lines) + "\r\n"
+    serial = run_check(tmp_path, text, workers=1)
+    assert run_check(tmp_path, text, workers=2) == serial and len(serial) == 24
+
+
+def test_check_command_skips_a_byte_order_mark(tmp_path: Path) -> None:
+    out = run_check(tmp_path, "\ufeff" + line() + "\n" + line(channel="public_post") + "\n")
+    assert [d["verdict"] for d in out] == ["allow", "deny"]
 
 
 def test_register_adds_the_check_command(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import pytest
 
 from collectguard.policy.loader import CategorySpec, LexiconSpec, PackError, load_lexicon
 from collectguard.rules.lint import Linter
-from collectguard.rules.normalize import normalize
+from collectguard.rules.normalize import normalize, normalize_all
 
 POLITE = "您好，您的借款本期应还860元已逾期2天，请通过App还款。如有困难可申请分期。"
 
@@ -123,6 +123,25 @@ def test_template_cache_keeps_each_messages_own_text(linter: Linter) -> None:
     assert [h.text for h in a.hits] == ["欠款", "8000元"]
     assert [h.text for h in b.hits] == ["欠款", "9100元"]
     assert b.hits_json.count("9100元") == 1
+
+
+def test_template_cache_builds_hits_only_when_asked(linter: Linter) -> None:
+    linter.view("您好，您的朋友张三在我平台欠款4000元，请转告他", third_party=True)
+    message = "您好，您的朋友张三在我平台欠款5210元，请转告他"
+    view = linter.view(message, third_party=True)
+    fresh = Linter([load_lexicon("zh"), load_lexicon("en")]).view(message, third_party=True)
+    assert view.hits_json == fresh.hits_json and "5210元" in view.hits_json
+    assert view.hits == fresh.hits
+    assert all(message[h.span[0] : h.span[1]] == h.text for h in view.hits)
+
+
+def test_normalising_phrases_together_equals_one_by_one() -> None:
+    phrases = ["再不還錢就讓你坐牢", "通 讯 录", "ＴＸＬ", "Tell your EMPLOYER", "①号", "乾淨", "后天", ""]
+    for lang in ("zh", "en"):
+        lex = load_lexicon(lang)
+        phrases += list(lex.negators) + [t for c in lex.categories.values() for t in c.terms]
+    together = normalize_all(phrases)
+    assert [(n.text, n.starts) for n in together] == [(n.text, n.starts) for n in map(normalize, phrases)]
 
 
 def test_lexicons_are_versioned_data() -> None:

@@ -1,134 +1,110 @@
 """``collectguard check [PATH|-]``: events in, one decision per line out (DESIGN.md §7).
 
 Input: JSON Lines (one event per line), or one JSON document — a single event, pretty-printed
-or not, or an array of events. Output: one compact JSON decision per event on stdout, in input
-order, UTF-8, not ASCII-escaped. Exit 0 whatever the verdicts; malformed input raises
-``BadInput`` naming the line and field (the decisions before it are written), which the CLI turns
-into exit 2 and one line on stderr.
+or not, or an array of events (``cli/_jsonin.py``). Output: one compact JSON decision per event on
+stdout, in input order, UTF-8, not ASCII-escaped. Exit 0 whatever the verdicts; malformed input
+raises ``BadInput`` naming the line and field (the decisions before it are written), which the CLI
+turns into exit 2 and one line on stderr.
 
 Speed: the top-level imports stay light (no Typer, web or database stack). JSON Lines input
 longer than one batch is judged by worker processes forked from this one (one per CPU), batch
 by batch, the output still in input order; the compiled packs and warm caches are inherited.
+Batches travel through pipes as bytes each way — the lines in, the UTF-8 decisions out
+(``cli/_forkmap.py``) — so this process only reads, forwards and writes.
 """
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 import os
 import sys
-from collections import deque
 from collections.abc import Callable, Iterator
 from typing import IO, TYPE_CHECKING, Any
 
-from collectguard.errors import BadInput
+from collectguard.cli._jsonin import JsonLines, open_input, read_head
 
 if TYPE_CHECKING:
     import typer
 
-    from collectguard.rules.guard import BadLine, Guard
+    from collectguard.rules.guard import Guard
 
 __all__ = ["check_command", "register"]
 
-_BATCH = 2000  # lines per batch handed to a worker
+_BATCH = 2000  # lines judged here first: the workers start with the caches this warms
+_BLOCK = 1 << 19  # bytes of whole lines per batch after that (about 2,000 events)
 _IN_FLIGHT = 3  # batches queued per worker: enough to keep it busy, bounded memory
 
 _worker_guard: Guard | None = None  # set before the fork; workers inherit it
 
 
-def _open(path: str) -> IO[bytes]:
-    if path == "-":
-        return sys.stdin.buffer
-    try:
-        return open(path, "rb")  # closed by check_command
-    except OSError as exc:
-        raise BadInput(f"cannot read {path}: {exc.strerror}", field="PATH") from None
+def _lines(data: bytes) -> list[bytes]:
+    """``data`` split into lines as iterating the file gives them: at b"\\n" only, each keeping it."""
+    if b"\r" not in data:
+        return data.splitlines(keepends=True)  # the same split when there is no \r (fast)
+    return list(io.BytesIO(data))
 
 
-def _work(job: tuple[int, list[bytes]]) -> tuple[str, BadLine | None]:
-    """A worker's batch: (decisions joined by newlines, the first bad line or None)."""
+def _work(first_line: int, data: bytes) -> tuple[bytes, Any]:
+    """A worker's batch: (the decisions as UTF-8 lines, the first bad line as a list, or None)."""
     assert _worker_guard is not None
-    out, bad = _worker_guard.check_batch(job[1], first_line=job[0])
-    return "\n".join(out), bad
+    out, bad = _worker_guard.check_utf8(_lines(data), first_line=first_line)
+    return out, None if bad is None else list(bad)
 
 
-def _batches(src: IO[bytes], first_line: int) -> Iterator[tuple[int, list[bytes]]]:
+def _blocks(src: IO[bytes], first_line: int) -> Iterator[tuple[int, bytes]]:
+    """The rest of ``src`` as (number of the first line, about ``_BLOCK`` bytes of whole lines)."""
     line = first_line
-    while chunk := list(itertools.islice(src, _BATCH)):
-        yield line, chunk
-        line += len(chunk)
+    while data := src.read(_BLOCK):
+        if not data.endswith(b"\n"):
+            data += src.readline()  # up to the end of the line (or of the input)
+        yield line, data
+        line += data.count(b"\n") + (not data.endswith(b"\n"))
 
 
 def _default_workers() -> int:
     return min(os.cpu_count() or 1, 8)
 
 
-def _json_lines(
-    guard: Guard, first: tuple[int, list[bytes]], src: IO[bytes], emit: Callable[[str], None], workers: int
-) -> None:
+def _json_lines(guard: Guard, head: JsonLines, src: IO[bytes], write: Callable[[bytes], None], workers: int) -> None:
     """JSON Lines: the first batch here, the rest in worker processes when there is more."""
-    out, bad = guard.check_batch(first[1], first_line=first[0])
-    if out:
-        emit("\n".join(out))
+    batch = [head.first, *itertools.islice(src, _BATCH - 1)]
+    data, bad = guard.check_utf8(batch, first_line=head.line)
+    write(data)
     if bad is not None:
         raise bad.to_error()
-    rest = _batches(src, first[0] + len(first[1]))
-    if workers > 1 and len(first[1]) == _BATCH and "fork" in _start_methods():
-        _parallel(guard, rest, emit, workers)
+    rest = _blocks(src, head.line + len(batch))
+    if workers > 1 and len(batch) == _BATCH and hasattr(os, "fork"):
+        _parallel(guard, rest, write, workers)
         return
-    for job in rest:
-        out, bad = guard.check_batch(job[1], first_line=job[0])
-        if out:
-            emit("\n".join(out))
+    for line, block in rest:
+        data, bad = guard.check_utf8(_lines(block), first_line=line)
+        write(data)
         if bad is not None:
             raise bad.to_error()
 
 
-def _start_methods() -> list[str]:
-    import multiprocessing
-
-    return multiprocessing.get_all_start_methods()
-
-
-def _parallel(guard: Guard, jobs: Iterator[tuple[int, list[bytes]]], emit: Callable[[str], None], workers: int) -> None:
-    import multiprocessing
+def _parallel(guard: Guard, jobs: Iterator[tuple[int, bytes]], write: Callable[[bytes], None], workers: int) -> None:
+    from collectguard.cli._forkmap import ordered_map
+    from collectguard.rules.guard import BadLine
 
     global _worker_guard
     _worker_guard = guard
-    pool = multiprocessing.get_context("fork").Pool(workers)
     try:
-        pending: deque[Any] = deque()
-
-        def drain_one() -> None:
-            text, bad = pending.popleft().get()
-            if text:
-                emit(text)
-            if bad is not None:
-                raise bad.to_error()
-
-        for job in jobs:
-            pending.append(pool.apply_async(_work, (job,)))
-            if len(pending) >= workers * _IN_FLIGHT:
-                drain_one()
-        while pending:
-            drain_one()
+        bad = ordered_map(_work, jobs, write, workers=workers, in_flight=_IN_FLIGHT)
     finally:
-        pool.terminate()
-        pool.join()
         _worker_guard = None
+    if bad is not None:
+        raise BadLine(*bad).to_error()
 
 
-def _document(guard: Guard, text: bytes, first_line: int, emit: Callable[[str], None]) -> None:
+def _document(guard: Guard, doc: Any, emit: Callable[[str], None]) -> None:
     """One JSON document over several lines: a pretty-printed event, or an array of events."""
     from pydantic import ValidationError
 
     from collectguard.domain.event import CollectionEvent, bad_input_from
 
-    try:
-        doc = json.loads(text)
-    except ValueError as exc:
-        line = getattr(exc, "lineno", 1) + first_line - 1
-        raise BadInput(f"not valid JSON ({getattr(exc, 'msg', exc)})", line=line) from None
     events = doc if isinstance(doc, list) else [doc]
     for i, obj in enumerate(events):
         # Through JSON again so that one document and JSON Lines are validated the same way.
@@ -154,33 +130,25 @@ def check_command(path: str = "-", *, out: IO[str] | None = None, workers: int |
     binary: IO[bytes] | None = getattr(stream, "buffer", None)
     stream.flush()
 
-    def emit(text: str) -> None:
+    def write(data: bytes) -> None:
         if binary is not None:
-            binary.write(text.encode("utf-8") + b"\n")  # UTF-8 whatever the locale says
+            binary.write(data)  # UTF-8 whatever the locale says
         else:
-            stream.write(text + "\n")
+            stream.write(data.decode())
 
-    src = _open(path)
+    def emit(text: str) -> None:
+        write(text.encode() + b"\n")
+
+    src = open_input(path)
     try:
-        guard = Guard.default()
-        lineno = 0
-        first = b""
-        for raw in src:
-            lineno += 1
-            if raw.strip():
-                first = raw
-                break
-        if not first:
+        head = read_head(src)
+        if head is None:
             return
-        try:
-            head: Any = json.loads(first)
-        except ValueError:
-            head = None
-        if isinstance(head, dict):
-            batch = [first, *itertools.islice(src, _BATCH - 1)]
-            _json_lines(guard, (lineno, batch), src, emit, workers or _default_workers())
+        guard = Guard.default()
+        if isinstance(head, JsonLines):
+            _json_lines(guard, head, src, write, workers or _default_workers())
         else:
-            _document(guard, first + src.read(), lineno, emit)
+            _document(guard, head.value, emit)
     finally:
         if binary is not None:
             binary.flush()
@@ -202,9 +170,25 @@ def register(app: typer.Typer) -> None:
         check_command(path)
 
 
-if __name__ == "__main__":  # `python -m collectguard.cli.check FILE`: the bare check path
+def main(argv: list[str] | None = None) -> int:
+    """``check`` without the Typer app: ``[PATH|-]`` only; errors as ``collectguard`` reports them
+    (one line on stderr; exit 2 for bad input, 0 when stdout is closed early, 130 on Ctrl-C).
+    For a launcher that sends ``collectguard check FILE`` here, skipping the rest of the CLI's
+    start-up."""
+    from collectguard.errors import CollectguardError
+
+    args = sys.argv[1:] if argv is None else argv
     try:
-        check_command(sys.argv[1] if len(sys.argv) > 1 else "-")
-    except BadInput as err:
-        print(f"error: {err.message}", file=sys.stderr)
-        sys.exit(err.exit_code)
+        check_command(args[0] if args else "-")
+    except CollectguardError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    except BrokenPipeError:
+        return 0
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":  # `python -m collectguard.cli.check FILE`: the bare check path
+    sys.exit(main())

@@ -15,12 +15,11 @@ The top-level imports stay light: the rule packs load only when the first transc
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable, Iterator
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING
 
-from collectguard.errors import BadInput
+from collectguard.cli._jsonin import JsonLines, open_input, read_head
 
 if TYPE_CHECKING:
     import typer
@@ -30,50 +29,24 @@ if TYPE_CHECKING:
 __all__ = ["qa_command", "register"]
 
 
-def _open(path: str) -> IO[bytes]:
-    if path == "-":
-        return sys.stdin.buffer
-    try:
-        return open(path, "rb")  # closed by qa_command
-    except OSError as exc:
-        raise BadInput(f"cannot read {path}: {exc.strerror}", field="PATH") from None
-
-
 def _transcripts(src: IO[bytes]) -> Iterator[Transcript]:
     """The transcripts of ``src`` in order, validated one by one (``BadInput`` at the first bad one)."""
     from collectguard.domain.transcript import parse_transcript, parse_transcript_json
 
-    lineno, first = 0, b""
-    for raw in src:
-        lineno += 1
-        if lineno == 1:
-            raw = raw.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark from Windows editors
-        if raw.strip():
-            first = raw
-            break
-    if not first:
+    head = read_head(src)
+    if head is None:
         return
-    try:
-        head: Any = json.loads(first)
-    except ValueError:
-        head = None
-    if isinstance(head, dict):  # JSON Lines: one transcript per line
-        yield parse_transcript_json(first, line=lineno)
-        for n, raw in enumerate(src, lineno + 1):
+    if isinstance(head, JsonLines):  # one transcript per line
+        yield parse_transcript_json(head.first, line=head.line)
+        for n, raw in enumerate(src, head.line + 1):
             if raw.strip():
                 yield parse_transcript_json(raw, line=n)
         return
-    text = first + src.read()  # one document over several lines: an object or an array
-    try:
-        doc = json.loads(text)
-    except ValueError as exc:
-        line = getattr(exc, "lineno", 1) + lineno - 1
-        raise BadInput(f"not valid JSON ({getattr(exc, 'msg', exc)})", line=line) from None
-    if isinstance(doc, list):
-        for i, obj in enumerate(doc):
+    if isinstance(head.value, list):  # one document over several lines: an array or an object
+        for i, obj in enumerate(head.value):
             yield parse_transcript(obj, prefix=str(i))
     else:
-        yield parse_transcript(doc, line=lineno)
+        yield parse_transcript(head.value, line=head.line)
 
 
 def qa_command(path: str = "-", *, out: IO[str] | None = None, store: bool = False,
@@ -93,7 +66,7 @@ def qa_command(path: str = "-", *, out: IO[str] | None = None, store: bool = Fal
         else:
             stream.write(text + "\n")
 
-    src = _open(path)
+    src = open_input(path)
     try:
         if store:
             _store(list(_transcripts(src)), tenant, emit)

@@ -198,7 +198,7 @@ class CollectionEvent(BaseModel):
     def _time_is_text(cls, v: Any) -> Any:
         # pydantic would read a bare number as a Unix timestamp in UTC; the contract wants the
         # recipient's wall clock with its offset, so only text (or an aware datetime) is taken.
-        if isinstance(v, str | datetime):
+        if isinstance(v, (str, datetime)):
             return v
         raise ValueError("must be an ISO-8601 date-time with an offset, e.g. 2026-03-02T21:30:00+08:00")
 

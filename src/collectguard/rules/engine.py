@@ -7,7 +7,8 @@ Judging. ``evaluate`` picks the period of the event's (recipient-local) date, th
 can apply to the event's selection ``Key`` — channel, role, purpose, conduct, disclosures, debt
 status, collector kind and *features* (which optional facts the event carries) — a selection
 cached per combination — and runs **every** one of them, returning all violations, never just
-the first.
+the first. ``evaluate_json``/``evaluate_utf8`` give ``evaluate(...).model_dump_json()`` (as text or
+UTF-8) from precomputed fragments, cached per (rules broken, lint hits).
 
 Fail closed: an exception inside a rule becomes an ``engine.error`` violation for that rule (the
 other rules still run); an exception outside the rules (lint, facts) denies with ``engine.error``
@@ -18,11 +19,11 @@ Deterministic: the output depends only on the event and the pack, in pack order.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any
 
-from collectguard.domain.event import CollectionEvent, Decision, LintHit, Violation
+from collectguard.domain.event import CollectionEvent, Decision, Violation
 from collectguard.policy.loader import LexiconSpec, PackError, PackSpec
 from collectguard.rules.compiler import CompiledRule, compile_periods
 from collectguard.rules.facts import (
@@ -30,9 +31,10 @@ from collectguard.rules.facts import (
     Facts,
     Key,
     Pred,
+    StaticPred,
     features,
 )
-from collectguard.rules.lint import Linter
+from collectguard.rules.lint import Linter, LintView
 
 __all__ = [
     "CompiledPack",
@@ -41,16 +43,41 @@ __all__ = [
     "engine_error",
     "evaluate",
     "evaluate_json",
+    "evaluate_utf8",
     "no_pack",
 ]
 
 _EMPTY: frozenset[str] = frozenset()
-_Found = list[tuple[Violation, str]]
-_Run = tuple[_Found, _Found, tuple[LintHit, ...], str]  # violations, warnings, lint hits, hits as JSON
+_CACHE_MAX = 1 << 16  # entries per cache (selections, decisions) before it is emptied
 
 
-# What the evaluation loop runs: (test or None, deny?, rule id, (violation, its JSON)).
-_Selected = tuple[Pred | None, bool, str, tuple[Violation, str]]
+class _Found:
+    """A violation or warning one rule contributes, with its JSON (text and UTF-8) made in advance.
+
+    Hashed by identity: a tuple of them is the cheap key of a cached decision text.
+    """
+
+    __slots__ = ("deny", "json", "utf8", "violation")
+
+    def __init__(self, violation: Violation, json: str, deny: bool) -> None:
+        self.violation = violation
+        self.json = json
+        self.utf8 = json.encode()
+        self.deny = deny
+
+
+# What the evaluation loop runs per selected rule: (test or None, rule id, what it contributes).
+_Selected = tuple[Pred | None, str, _Found]
+# A rule of a period as the selection reads it: (static, needs, bind, wrap, test, rule id, found).
+_Prepared = tuple[
+    StaticPred | None,
+    int,
+    Callable[[Key], Pred | bool] | None,
+    Callable[[Pred | None], Pred | None],
+    Pred | None,
+    str,
+    _Found,
+]
 
 
 def engine_error(rule: str) -> Violation:
@@ -97,12 +124,23 @@ class CompiledPack:
         self.debtor_roles = frozenset(spec.debtor_roles)
         self._cuts = cuts
         self._periods = periods
+        self._prepared: list[tuple[_Prepared, ...]] = [
+            tuple(
+                (r.static, r.needs, r.bind, r.wrap, r.test, r.id, _Found(*r.violation, r.deny)) for r in rules
+            )
+            for rules in periods
+        ]
         self._period_of: dict[date, int] = {}
         self._lexicons = lexicons
         self._linter: Linter | None = None
         self._selected: dict[tuple[Any, ...], tuple[_Selected, ...]] = {}
+        self._base: dict[tuple[Any, ...], tuple[_Prepared, ...]] = {}
+        self._errors: dict[str, _Found] = {}
+        self._texts: dict[tuple[tuple[_Found, ...], str], str] = {}
+        self._utf8: dict[tuple[tuple[_Found, ...], str], bytes] = {}
         self._allow = Decision(verdict="allow", pack=self.name, pack_version=self.version)
         self._allow_json = self._allow.model_dump_json()
+        self._allow_utf8 = self._allow_json.encode()
         head = self._allow_json.split('"violations"', 1)[0].removeprefix('{"verdict":"allow",')
         self._json_head = head + '"violations":['  # '"pack":"CN","pack_version":"2026.1","violations":['
 
@@ -123,44 +161,66 @@ class CompiledPack:
 
     def _select(self, raw_key: tuple[Any, ...]) -> tuple[_Selected, ...]:
         """The rules of a period that can apply to this selection key, in pack order, each bound
-        to the cheapest per-event test for that combination (cached by the caller)."""
+        to the cheapest per-event test for that combination (cached by the caller).
+
+        In two steps: the rules whose static test passes are cached per *base* key (the fields a
+        static test may read: channel, role, purpose, period, debt status, collector kind — far
+        fewer combinations than full keys); only those are then matched against the features,
+        conduct and disclosures of the full key.
+        """
         key = Key(*raw_key)
+        base_key = (key.channel, key.role, key.purpose, key.period, key.debt_status, key.collector_kind)
+        base = self._base.get(base_key)
+        if base is None:
+            if len(self._base) >= _CACHE_MAX:
+                self._base.clear()
+            base = self._base[base_key] = tuple(
+                r for r in self._prepared[key.period] if r[0] is None or r[0](key)
+            )
+        feats = key.feats
         picked: list[_Selected] = []
-        for r in self._periods[key.period]:
-            if (r.needs & key.feats) != r.needs:
+        for _, needs, bind, wrap, test, rule_id, found in base:
+            if (needs & feats) != needs:
                 continue
-            if r.static is not None and not r.static(key):
-                continue
-            test = r.test
-            if r.bind is not None:
-                bound = r.bind(key)
+            if bind is not None:
+                bound = bind(key)
                 if bound is False:
                     continue
-                test = r.wrap(None if bound is True else bound)
-            picked.append((test, r.deny, r.id, r.violation))
+                test = wrap(None if bound is True else bound)
+            picked.append((test, rule_id, found))
+        if len(self._selected) >= _CACHE_MAX:
+            self._selected.clear()  # bounded: odd inputs cannot grow it without end
         rules = self._selected[raw_key] = tuple(picked)
         return rules
 
-    def _run(self, ev: CollectionEvent, prune: bool = True) -> tuple[_Found, _Found, tuple[LintHit, ...], str]:
-        """Every applicable rule on one event: (violations, warnings, lint hits, lint hits as JSON).
+    def _error(self, rule_id: str) -> _Found:
+        found = self._errors.get(rule_id)
+        if found is None:
+            v = engine_error(rule_id)
+            found = self._errors[rule_id] = _Found(v, v.model_dump_json(), True)
+        return found
+
+    def _run(self, ev: CollectionEvent, prune: bool = True) -> tuple[list[_Found], LintView | None]:
+        """Every applicable rule on one event: (what the broken rules contribute, in pack order;
+        what the lint found in the message, if there is one).
 
         ``prune=False`` claims every feature, so no rule is skipped for lack of one: the reference
         the tests compare the pruned selection with.
         """
-        recipient = ev.recipient
-        third_party = recipient.role not in self.debtor_roles
-        conduct = frozenset(ev.conduct) if ev.conduct else _EMPTY
-        discloses = frozenset(ev.discloses) if ev.discloses else _EMPTY
-        hits: tuple[LintHit, ...] = ()
-        hits_json = ""
-        if ev.message:
-            found = (self._linter or self.linter).view(ev.message, third_party=third_party)
-            if found.conduct:
-                conduct = conduct | found.conduct
-            if found.discloses:
-                discloses = discloses | found.discloses
-            hits, hits_json = found.hits, found.hits_json
-        day = ev.time.date()
+        d = ev.__dict__  # the fields: cheaper than a pydantic model's attribute hook
+        role = d["recipient"].__dict__["role"]
+        third_party = role not in self.debtor_roles
+        conduct = frozenset(d["conduct"]) if d["conduct"] else _EMPTY
+        discloses = frozenset(d["discloses"]) if d["discloses"] else _EMPTY
+        view: LintView | None = None
+        message = d["message"]
+        if message:
+            view = (self._linter or self.linter).view(message, third_party=third_party)
+            if view.conduct:
+                conduct = conduct | view.conduct
+            if view.discloses:
+                discloses = discloses | view.discloses
+        day = d["time"].date()
         period = self._period_of.get(day)
         if period is None:
             if len(self._period_of) > 4096:
@@ -169,61 +229,87 @@ class CompiledPack:
         feats = features(ev, conduct, discloses) if prune else ALL_FEATURES
         # A plain tuple with the Key's fields: cheaper to build and hash than the NamedTuple.
         key = (
-            ev.channel,
-            recipient.role,
-            ev.purpose,
+            d["channel"],
+            role,
+            d["purpose"],
             feats,
             period,
             conduct,
             discloses,
-            ev.debt.status,
-            ev.collector.kind,
+            d["debt"].__dict__["status"],
+            d["collector"].__dict__["kind"],
         )
         selected = self._selected.get(key)
         if selected is None:
             selected = self._select(key)
         facts = Facts(ev, key, third_party, conduct, discloses, day)
-        violations: _Found = []
-        warnings: _Found = []
-        for test, deny, rule_id, violation in selected:
+        found: list[_Found] = []
+        for test, rule_id, f in selected:
             if test is not None:
                 try:
                     if not test(facts):
                         continue
                 except Exception:  # fail closed, and keep judging the other rules
-                    v = engine_error(rule_id)
-                    violations.append((v, v.model_dump_json()))
+                    found.append(self._error(rule_id))
                     continue
             facts.fired.add(rule_id)
-            (violations if deny else warnings).append(violation)
-        return violations, warnings, hits, hits_json
+            found.append(f)
+        return found, view
 
     def evaluate(self, ev: CollectionEvent, *, prune: bool = True) -> Decision:
         """Judge one event with every applicable rule (see the module docstring)."""
-        violations, warnings, hits, _ = self._run(ev, prune)
-        if not violations and not warnings and not hits:
+        found, view = self._run(ev, prune)
+        hits = view.hits if view is not None else ()
+        if not found and not hits:
             return self._allow
+        violations = tuple(f.violation for f in found if f.deny)
         return Decision.model_construct(
             verdict="deny" if violations else "allow",
             pack=self.name,
             pack_version=self.version,
-            violations=tuple(v for v, _ in violations),
-            warnings=tuple(w for w, _ in warnings),
+            violations=violations,
+            warnings=tuple(f.violation for f in found if not f.deny),
             lint=hits,
         )
 
     def evaluate_json(self, ev: CollectionEvent) -> str:
         """``evaluate(ev).model_dump_json()``, built from precomputed JSON fragments (the fast path)."""
-        violations, warnings, hits, hits_json = self._run(ev)
-        if not violations and not warnings and not hits:
+        found, view = self._run(ev)
+        hits_json = view.hits_json if view is not None else ""
+        if not found and not hits_json:
             return self._allow_json
+        # Events that break the same rules (and show the same lint hits) get the same text.
+        key = (tuple(found), hits_json)
+        text = self._texts.get(key)
+        if text is None:
+            if len(self._texts) >= _CACHE_MAX:
+                self._texts.clear()
+            text = self._texts[key] = self._text(found, hits_json)
+        return text
+
+    def evaluate_utf8(self, ev: CollectionEvent) -> bytes:
+        """``evaluate_json(ev)`` encoded as UTF-8 (what the ``check`` command writes)."""
+        found, view = self._run(ev)
+        hits_json = view.hits_json if view is not None else ""
+        if not found and not hits_json:
+            return self._allow_utf8
+        key = (tuple(found), hits_json)
+        data = self._utf8.get(key)
+        if data is None:
+            if len(self._utf8) >= _CACHE_MAX:
+                self._utf8.clear()
+            data = self._utf8[key] = self._text(found, hits_json).encode()
+        return data
+
+    def _text(self, found: list[_Found], hits_json: str) -> str:
+        deny = any(f.deny for f in found)
         return "".join(
             (
-                '{"verdict":"deny",' if violations else '{"verdict":"allow",',
+                '{"verdict":"deny",' if deny else '{"verdict":"allow",',
                 self._json_head,
-                ",".join([j for _, j in violations]),
+                ",".join([f.json for f in found if f.deny]),
                 '],"warnings":[',
-                ",".join([j for _, j in warnings]),
+                ",".join([f.json for f in found if not f.deny]),
                 '],"lint":[',
                 hits_json,
                 "]}",
@@ -267,3 +353,13 @@ def evaluate_json(event: CollectionEvent, pack: CompiledPack | None) -> str:
         return pack.evaluate_json(event)
     except Exception:  # an error outside the rules (lint, facts): deny rather than guess
         return _internal_error(pack).model_dump_json()
+
+
+def evaluate_utf8(event: CollectionEvent, pack: CompiledPack | None) -> bytes:
+    """``evaluate_json(event, pack)`` encoded as UTF-8."""
+    if pack is None or pack.jurisdiction != event.jurisdiction:
+        return no_pack(event.jurisdiction).model_dump_json().encode()
+    try:
+        return pack.evaluate_utf8(event)
+    except Exception:  # an error outside the rules (lint, facts): deny rather than guess
+        return _internal_error(pack).model_dump_json().encode()

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from operator import attrgetter, itemgetter
-from typing import Any, Literal, NamedTuple, Union, get_args, get_origin
+from typing import Any, Literal, NamedTuple, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
@@ -37,6 +37,8 @@ __all__ = [
     "Pred",
     "Split",
     "StaticPred",
+    "all_of",
+    "any_of",
     "compile_conditions",
     "default_of",
     "fact_getter",
@@ -44,6 +46,9 @@ __all__ = [
     "features",
     "path_spec",
 ]
+
+
+_T = TypeVar("_T")
 
 
 class Key(NamedTuple):
@@ -102,7 +107,10 @@ class Facts:
 
 
 Pred = Callable[[Facts], bool]
-StaticPred = Callable[[tuple[Any, ...]], bool]  # can the rule apply to this Key (or its tuple)?
+# Can the rule apply to this Key (or its tuple)? A static predicate may read only the Key's
+# channel, role, purpose, period, debt_status and collector_kind (what a condition can name):
+# the engine caches its answer per combination of those fields, not per full Key.
+StaticPred = Callable[[tuple[Any, ...]], bool]
 
 
 # Feature bits: what an event carries beyond the bare minimum. A rule that cannot be broken
@@ -125,23 +133,25 @@ _RECIPIENT = {
 
 def features(ev: CollectionEvent, conduct: frozenset[str], discloses: frozenset[str]) -> int:
     """The feature bits of one event (an absent sub-object is the shared default instance)."""
+    # The fields' dict: a pydantic model's attribute access goes through its __getattr__ hook.
+    d = ev.__dict__
     m = CONDUCT if conduct else 0
     if discloses:
         m |= DISCLOSES
-    if ev.consent is not _D_CONSENT:
+    if d["consent"] is not _D_CONSENT:
         m |= CONSENT
-    if ev.history is not _D_HISTORY:
+    if d["history"] is not _D_HISTORY:
         m |= HISTORY
-    if ev.collector is not _D_COLLECTOR:
+    if d["collector"] is not _D_COLLECTOR:
         m |= COLLECTOR
-    if ev.debt is not _D_DEBT:
+    if d["debt"] is not _D_DEBT:
         m |= DEBT
-    r = ev.recipient
-    if r.source is not None:
+    r = d["recipient"].__dict__
+    if r["source"] is not None:
         m |= SOURCE
-    if r.no_contact_requested:
+    if r["no_contact_requested"]:
         m |= REFUSED
-    if r.count != 1:
+    if r["count"] != 1:
         m |= MANY
     return m
 
@@ -273,13 +283,36 @@ def compile_conditions(cond: Mapping[str, Any], *, where: str, debtor_roles: fro
             if feature and (default_of(path) in values) == negate:
                 needs |= feature  # false whenever the sub-object is absent
             dynamic.append(_membership(get, values, negate))
-    s: StaticPred | None = None
-    if static:
-        s = static[0] if len(static) == 1 else (lambda k: all(x(k) for x in static))
-    d: Pred | None = None
-    if dynamic:
-        d = dynamic[0] if len(dynamic) == 1 else (lambda f: all(x(f) for x in dynamic))
-    return Split(s, d, needs)
+    return Split(all_of(static) if static else None, all_of(dynamic) if dynamic else None, needs)
+
+
+def all_of(preds: Sequence[Callable[[_T], bool]]) -> Callable[[_T], bool]:
+    """One predicate that holds when all of ``preds`` (at least one) hold, tested in order.
+    Unrolled for short lists: a generator per event costs more than the tests themselves."""
+    if len(preds) == 1:
+        return preds[0]
+    if len(preds) == 2:
+        a, b = preds
+        return lambda x: a(x) and b(x)
+    if len(preds) == 3:
+        a, b, c = preds
+        return lambda x: a(x) and b(x) and c(x)
+    items = tuple(preds)
+    return lambda x: all(p(x) for p in items)
+
+
+def any_of(preds: Sequence[Callable[[_T], bool]]) -> Callable[[_T], bool]:
+    """One predicate that holds when any of ``preds`` (at least one) holds, tested in order."""
+    if len(preds) == 1:
+        return preds[0]
+    if len(preds) == 2:
+        a, b = preds
+        return lambda x: a(x) or b(x)
+    if len(preds) == 3:
+        a, b, c = preds
+        return lambda x: a(x) or b(x) or c(x)
+    items = tuple(preds)
+    return lambda x: any(p(x) for p in items)
 
 
 def _membership(get: Callable[[Facts], Any], values: frozenset[Any], negate: bool) -> Pred:

@@ -4,13 +4,14 @@
     decision = guard.check(event)       # -> Decision
     for line in guard.check_stream(lines):   # JSON Lines in, one decision (JSON) per line out
         ...
+    data, bad = guard.check_utf8(lines)  # a batch of lines (bytes) in, UTF-8 decisions out
 
 Loading reads packaged YAML through ``collectguard.policy.loader``; judging is pure.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import cache
 from typing import NamedTuple
 
@@ -19,7 +20,8 @@ from pydantic import ValidationError
 from collectguard.domain.event import CollectionEvent, Decision, bad_input_from, describe_validation_error
 from collectguard.errors import BadInput
 from collectguard.policy import loader
-from collectguard.rules.engine import CompiledPack, compile_pack, evaluate, evaluate_json
+from collectguard.policy.loader import LexiconSpec
+from collectguard.rules.engine import CompiledPack, compile_pack, evaluate, evaluate_json, evaluate_utf8
 
 __all__ = ["BadLine", "Guard", "check_stream"]
 
@@ -100,6 +102,28 @@ class Guard:
             append(evaluate_json(event, packs.get(event.jurisdiction)))
         return out, None
 
+    def check_utf8(self, lines: Iterable[bytes], *, first_line: int = 1) -> tuple[bytes, BadLine | None]:
+        """Like ``check_batch`` but the decisions come as one UTF-8 text, each followed by a newline:
+        what the ``check`` command writes, without a str round trip per decision."""
+        validate = _VALIDATE_JSON
+        packs = self._packs
+        out: list[bytes] = []
+        append = out.append
+        bad = None
+        for n, raw in enumerate(lines, first_line):
+            if not raw or raw.isspace():
+                continue
+            try:
+                event = validate(raw)
+            except ValidationError as exc:
+                field, message = describe_validation_error(exc)
+                bad = BadLine(n, field, message)
+                break
+            append(evaluate_utf8(event, packs.get(event.jurisdiction)))
+        if out:
+            out.append(b"")  # the last decision's newline
+        return b"\n".join(out), bad
+
 
 class BadLine(NamedTuple):
     """Where and why a batch stopped: the first malformed line."""
@@ -113,15 +137,16 @@ class BadLine(NamedTuple):
         return BadInput(self.message, field=self.field, line=self.line)
 
 
-def _load_compiled(name: str) -> CompiledPack:
+def _load_compiled(name: str, lexicon: Callable[[str], LexiconSpec] = loader.load_lexicon) -> CompiledPack:
     spec = loader.load_pack(name)
-    lexicons = {n: loader.load_lexicon(n) for n in spec.lexicons}
+    lexicons = {n: lexicon(n) for n in spec.lexicons}
     return compile_pack(spec, lexicons)
 
 
 @cache
 def _default_guard() -> Guard:
-    return Guard(_load_compiled(n) for n in loader.available_packs())
+    lexicon = cache(loader.load_lexicon)  # most packs list the same lexicons: read each once
+    return Guard(_load_compiled(n, lexicon) for n in loader.available_packs())
 
 
 def check_stream(lines: Iterable[str | bytes]) -> Iterator[str]:

@@ -29,6 +29,8 @@ from collectguard.rules.facts import (
     Key,
     Pred,
     Split,
+    all_of,
+    any_of,
     compile_conditions,
     default_of,
     fact_getter,
@@ -227,10 +229,7 @@ def match(p: Params, ctx: CompileContext) -> Pred | Split:
             return False
         if any(d is None for d in live):
             return True
-        preds = [d for d in live if d is not None]
-        if len(preds) == 1:
-            return preds[0]
-        return lambda f: any(x(f) for x in preds)
+        return any_of([d for d in live if d is not None])
 
     return Split(None, None, needs, bind)
 
@@ -240,10 +239,10 @@ def required(p: Params, ctx: CompileContext) -> Pred | Split:
     """Broken when any of the listed facts is false or absent."""
     paths = p.get("facts", types_=(list,))
     getters = [fact_getter(x, where=p.where) for x in paths]
-    if len(getters) == 1:
-        only = getters[0]
-        return lambda f: not only(f)
-    return lambda f: not all(g(f) for g in getters)
+    if not getters:
+        return lambda f: False  # nothing is required
+    present = all_of(getters)
+    return lambda f: not present(f)
 
 
 @kind("discloses")

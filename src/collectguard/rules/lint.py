@@ -22,10 +22,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from pydantic_core import to_json
+
 from collectguard.domain.event import LintHit
 from collectguard.policy.loader import LexiconSpec, PackError
 from collectguard.rules.kinds import DERIVED_CONDUCT
-from collectguard.rules.normalize import normalize
+from collectguard.rules.normalize import normalize, normalize_all
 
 __all__ = ["LintResult", "LintView", "Linter"]
 
@@ -42,13 +44,51 @@ class LintResult:
     discloses: frozenset[str]  # disclosures the hits add to the event
 
 
-class LintView(NamedTuple):
-    """The part of a ``LintResult`` one recipient sees, with the hits pre-serialised for the engine."""
+class LintView:
+    """The part of a ``LintResult`` one recipient sees, with the hits pre-serialised for the engine.
 
-    conduct: frozenset[str]
-    discloses: frozenset[str]
-    hits: tuple[LintHit, ...]
-    hits_json: str  # the hits as JSON array items (no brackets)
+    ``hits_json`` is the hits as JSON array items (no brackets), the text ``model_dump_json``
+    gives. For a message that shares its template with a cached one, ``hits`` (the ``LintHit``
+    objects) are only built when asked for: the JSON fast path never needs them.
+    """
+
+    __slots__ = ("_hits", "_message", "_template", "conduct", "discloses", "hits_json")
+
+    def __init__(
+        self,
+        conduct: frozenset[str],
+        discloses: frozenset[str],
+        hits: tuple[LintHit, ...] | None,
+        hits_json: str,
+        template: _Template | None = None,
+        message: str = "",
+    ) -> None:
+        self.conduct = conduct
+        self.discloses = discloses
+        self.hits_json = hits_json
+        self._hits = hits
+        self._template = template
+        self._message = message
+
+    @property
+    def hits(self) -> tuple[LintHit, ...]:
+        """Every hit this recipient sees, in message order; spans point into the message."""
+        if self._hits is None:
+            assert self._template is not None
+            m = self._message
+            self._hits = tuple(
+                h if m[a:b] == h.text else LintHit(category=h.category, span=(a, b), text=m[a:b])
+                for h, _, _ in self._template.hits
+                for a, b in (h.span,)
+            )
+        return self._hits
+
+
+class _Template(NamedTuple):
+    """A cached view of one message template: per hit (the hit, its JSON, its JSON up to the text)."""
+
+    view: LintView
+    hits: tuple[tuple[LintHit, str, str], ...]
 
 
 # Digits are masked for the cache key: "应还860元" and "应还1200元" share one template's lint work.
@@ -101,10 +141,10 @@ class Linter:
         self._conduct: dict[str, frozenset[str]] = {}
         self._discloses: dict[str, frozenset[str]] = {}
         self._third_party_only: set[str] = set()
-        self._cache: dict[str, tuple[LintView, LintView]] = {}
-        keys: dict[str, list[_Entry]] = {}
+        self._cache: dict[str, tuple[_Template, _Template]] = {}
+        spellings: list[tuple[str, str, bool]] = []  # (phrase as spelled, category, negatable)
         for lex in lexicons:
-            self._negators += [normalize(n).text for n in lex.negators]
+            self._negators += [n.text for n in normalize_all(lex.negators)]
             for name, cat in lex.categories.items():
                 bad = set(cat.conduct) - _known_conduct()
                 if bad:
@@ -119,19 +159,19 @@ class Linter:
                         raise PackError(f"lexicon {lex.language}: {name}: combos need prefix and stem")
                     phrases |= {_join(a, b) for a, b in itertools.product(combo["prefix"], combo["stem"])}
                 for phrase in phrases:
-                    if any(ch.isdigit() for ch in phrase):
+                    if any(map(str.isdigit, phrase)):
                         raise PackError(f"lexicon {lex.language}: {name}: {phrase!r} has digits; use a regex")
-                    for spelled in _expand(phrase, lex.variants):
-                        key = normalize(spelled).text
-                        if not key:
-                            continue
-                        entry = _Entry(name, cat.negatable, _is_word(key[0]), _is_word(key[-1]))
-                        keys.setdefault(key, []).append(entry)
+                    spellings += [(spelled, name, cat.negatable) for spelled in _expand(phrase, lex.variants)]
                 for rx in cat.regex:
                     try:
                         self._regex.append((re.compile(rx), _Entry(name, cat.negatable, False, False)))
                     except re.error as exc:
                         raise PackError(f"lexicon {lex.language}: {name}: bad regex {rx!r}: {exc}") from None
+        keys: dict[str, list[_Entry]] = {}
+        for (_, name, negatable), n in zip(spellings, normalize_all([x[0] for x in spellings]), strict=True):
+            key = n.text
+            if key:
+                keys.setdefault(key, []).append(_Entry(name, negatable, _is_word(key[0]), _is_word(key[-1])))
         for key, entries in keys.items():
             self._automaton.add_word(key, (len(key), tuple(dict.fromkeys(entries))))
         if keys:
@@ -153,25 +193,28 @@ class Linter:
         pair = self._cache.get(key)
         if pair is None:
             r = self._lint(key)
-            pair = (self._view(r, r.hits), self._view(r, r.hits_for_debtor))
+            pair = (_template(r, r.hits), _template(r, r.hits_for_debtor))
             if len(self._cache) >= _CACHE_SIZE:
                 self._cache.clear()  # crude but bounded; the templates refill it at once
             self._cache[key] = pair
-        v = pair[0] if third_party else pair[1]
-        if key == message or not v.hits:
+        t = pair[0] if third_party else pair[1]
+        v = t.view
+        if key == message or not t.hits:
             return v
-        # Same template, other digits: the spans are the same, the hit texts may differ.
-        hits = tuple(
-            h
-            if message[h.span[0] : h.span[1]] == h.text
-            else LintHit.model_construct(category=h.category, span=h.span, text=message[h.span[0] : h.span[1]])
-            for h in v.hits
-        )
-        return LintView(v.conduct, v.discloses, hits, ",".join(h.model_dump_json() for h in hits))
-
-    @staticmethod
-    def _view(r: LintResult, hits: tuple[LintHit, ...]) -> LintView:
-        return LintView(r.conduct, r.discloses, hits, ",".join(h.model_dump_json() for h in hits))
+        # Same template, other digits: the spans are the same, the hit texts may differ. The
+        # JSON is assembled from the template's fragments; the hits themselves wait until asked.
+        parts = []
+        changed = False
+        for h, j, head in t.hits:
+            text = message[h.span[0] : h.span[1]]
+            if text == h.text:
+                parts.append(j)
+            else:
+                parts.append(head + to_json(text).decode() + "}")
+                changed = True
+        if not changed:
+            return v
+        return LintView(v.conduct, v.discloses, None, ",".join(parts), t, message)
 
     def _negated(self, norm: str, start: int) -> bool:
         head = norm[max(0, start - 10) : start].rstrip(" ")
@@ -212,6 +255,17 @@ class Linter:
         discloses = frozenset().union(*(self._discloses[c] for c in cats)) if cats else frozenset()
         debtor = tuple(h for h in hits if h.category not in self._third_party_only)
         return LintResult(tuple(hits), debtor, conduct, discloses)
+
+
+def _template(r: LintResult, hits: tuple[LintHit, ...]) -> _Template:
+    parts = []
+    for h in hits:
+        j = h.model_dump_json()
+        # The JSON up to the text's value: '{"category":"amount","span":[3,8],"text":'.
+        head = LintHit.model_construct(category=h.category, span=h.span, text="").model_dump_json()[:-3]
+        assert j.startswith(head) and head.endswith('"text":'), head
+        parts.append((h, j, head))
+    return _Template(LintView(r.conduct, r.discloses, hits, ",".join(j for _, j, _ in parts)), tuple(parts))
 
 
 def _merge(found: set[tuple[str, int, int]]) -> list[tuple[str, int, int]]:

@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from typing import Any, Protocol
 
-__all__ = ["Normalized", "normalize"]
+__all__ = ["Normalized", "normalize", "normalize_all"]
 
 
 class _Converter(Protocol):
@@ -79,12 +80,13 @@ class Normalized:
         return self.starts[start], self.starts[end - 1] + 1
 
 
-def _aligned(original: str) -> tuple[str, list[int] | None]:
-    """Steps 1–3; returns the text and, unless it is aligned 1:1 with ``original``, an index map."""
+def _aligned(original: str, converted: str | None = None) -> tuple[str, list[int] | None]:
+    """Steps 1–3; returns the text and, unless it is aligned 1:1 with ``original``, an index map.
+    ``converted``: ``original`` already converted by OpenCC, if the caller has it."""
     if original.isascii():
         return original.lower(), None
     conv = _t2s()
-    text = conv.convert(original)
+    text = conv.convert(original) if converted is None else converted
     if len(text) == len(original):
         if not unicodedata.is_normalized("NFKC", text):
             # Full-width ASCII forms (almost every Chinese message has ，！？) by table, which is
@@ -107,9 +109,22 @@ def _aligned(original: str) -> tuple[str, list[int] | None]:
     return "".join(chars), index
 
 
-def normalize(original: str) -> Normalized:
+def normalize_all(texts: Sequence[str]) -> list[Normalized]:
+    """``[normalize(t) for t in texts]`` with one OpenCC call for all of them (building a lexicon
+    normalises a few thousand phrases). Converting phrases joined by newlines converts each as
+    itself: no dictionary entry spans a line break."""
+    wide = [t for t in texts if not t.isascii()]
+    converted: dict[str, str] = {}
+    if wide and not any("\n" in t for t in wide):
+        parts = _t2s().convert("\n".join(wide)).split("\n")
+        if len(parts) == len(wide):
+            converted = dict(zip(wide, parts, strict=True))
+    return [normalize(t, _converted=converted.get(t)) for t in texts]
+
+
+def normalize(original: str, *, _converted: str | None = None) -> Normalized:
     """Normalise ``original`` for matching (see the module docstring) with an offset map."""
-    text, index = _aligned(original)
+    text, index = _aligned(original, _converted)
     parts: list[str] = []
     starts: list[int] = []
     pos = 0
