@@ -1,4 +1,4 @@
-from collectguard.cli.main import main
+from collectguard.cli.launch import main
 
 if __name__ == "__main__":
     main()
