@@ -28,11 +28,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
-from sqlalchemy import ColumnElement, and_, case, distinct, exists, func, literal, select
+from sqlalchemy import ColumnElement, Date, and_, bindparam, case, distinct, exists, func, literal, select
 from sqlalchemy.orm import Session, aliased
 
 from collectguard.adapters.db.models import Borrower, Case, Consent, Contact, ContactAttempt, Loan
@@ -152,24 +153,27 @@ def history_facts(s: Session, *, subject: Subject, channel: str, key: str, day: 
     return _attempt_stats(s, subject=subject, channel=channel, key=key, day=day)[0]
 
 
-def _attempt_stats(s: Session, *, subject: Subject, channel: str, key: str,
-                   day: dt.date) -> tuple[History, dict[str, Any]]:
-    """History counters and the debt's communication facts, in two statements over the attempts."""
-    b, loan, contact = subject.borrower, subject.loan, subject.contact
+@cache
+def _stats_statements(with_contact: bool) -> tuple[Any, Any]:
+    """The two statements of ``_attempt_stats``, built once: values are bound, never baked in
+    (building the expression tree per request cost more CPU than the database's work)."""
+    day, channel, key = bindparam("day", type_=Date), bindparam("channel"), bindparam("key")
+    bid, loan_id, phone = bindparam("bid"), bindparam("loan_id"), bindparam("phone")
+    week_from, since3_from = bindparam("week_from", type_=Date), bindparam("since3_from", type_=Date)
     to_borrower = and_(A.contact_id.is_(None), A.recipient_role == "borrower")
-    person = A.contact_id == contact.id if contact is not None else to_borrower
+    person = A.contact_id == bindparam("cid") if with_contact else to_borrower
     call, today, connected = A.channel == "call", A.local_date == day, A.outcome.in_(CONNECTED)
-    debt_calls = and_(person, A.loan_id == loan.id, call)
-    week = and_(A.local_date >= day - dt.timedelta(days=6), A.local_date <= day)
-    since3 = A.local_date >= day - dt.timedelta(days=3)
+    debt_calls = and_(person, A.loan_id == loan_id, call)
+    week = and_(A.local_date >= week_from, A.local_date <= day)
+    since3 = A.local_date >= since3_from
     # Correlated on their own aliases (not on the aggregate's rows): each is one value per statement.
     num, noticed, meta = aliased(ContactAttempt), aliased(ContactAttempt), AttemptMeta
-    last_to_number = (select(num.outcome).where(num.borrower_id == b.id, num.outcome.is_not(None),
-                                                num.recipient_key == b.phone_hmac, num.channel == "call")
+    last_to_number = (select(num.outcome).where(num.borrower_id == bid, num.outcome.is_not(None),
+                                                num.recipient_key == phone, num.channel == "call")
                       .order_by(num.planned_at.desc(), num.id.desc()).limit(1).scalar_subquery())
-    notice = exists().where(meta.attempt_id == noticed.id, noticed.loan_id == loan.id,
+    notice = exists().where(meta.attempt_id == noticed.id, noticed.loan_id == loan_id,
                             meta.purpose == "validation_notice")
-    row = s.execute(select(
+    stats = select(
         _n(and_(person, today, call, connected)),
         _n(and_(today, A.channel == channel, A.recipient_key == key)),
         _n(and_(person, today, A.channel.in_(("sms", "im")))),
@@ -177,15 +181,28 @@ def _attempt_stats(s: Session, *, subject: Subject, channel: str, key: str,
         func.count(distinct(case((and_(to_borrower, since3, A.local_date < day), A.local_date)))),
         _n(and_(to_borrower, since3, A.local_date <= day, connected)),
         func.max(case((and_(debt_calls, connected, A.local_date <= day), A.local_date))),
-        _n(A.contact_id == contact.id) if contact is not None else literal(0),
-        func.min(case((and_(A.loan_id == loan.id, to_borrower), A.local_date))),
+        _n(A.contact_id == bindparam("cid")) if with_contact else literal(0),
+        func.min(case((and_(A.loan_id == loan_id, to_borrower), A.local_date))),
         last_to_number, notice,
-    ).where(A.borrower_id == b.id)).one()
+    ).where(A.borrower_id == bid)
+    outcomes = (select(A.outcome).where(A.borrower_id == bid, A.outcome.is_not(None), to_borrower)
+                .order_by(A.planned_at.desc(), A.id.desc()).limit(200))
+    return stats, outcomes
+
+
+def _attempt_stats(s: Session, *, subject: Subject, channel: str, key: str,
+                   day: dt.date) -> tuple[History, dict[str, Any]]:
+    """History counters and the debt's communication facts, in two statements over the attempts."""
+    b, loan, contact = subject.borrower, subject.loan, subject.contact
+    stats, recent = _stats_statements(contact is not None)
+    params: dict[str, Any] = {"day": day, "channel": channel, "key": key, "bid": b.id, "loan_id": loan.id,
+                              "phone": b.phone_hmac, "week_from": day - dt.timedelta(days=6),
+                              "since3_from": day - dt.timedelta(days=3)}
+    if contact is not None:
+        params["cid"] = contact.id
     (connected_today, same_number, messages, calls_7d, tried_days, answered, last_conv, prior, first,
-     last_number_outcome, notice_sent) = row
-    latest = A.planned_at.desc(), A.id.desc()
-    recorded = and_(A.borrower_id == b.id, A.outcome.is_not(None))
-    outcomes = list(s.scalars(select(A.outcome).where(recorded, to_borrower).order_by(*latest).limit(200)))
+     last_number_outcome, notice_sent) = s.execute(stats, params).one()
+    outcomes = list(s.scalars(recent, {"bid": b.id}))
     failed = next((i for i, o in enumerate(outcomes) if o not in FAILED), len(outcomes))
     unreachable = (b.status in ("deceased", "incapacitated") or last_number_outcome == "invalid_number"
                    or (tried_days >= 3 and answered == 0))

@@ -28,10 +28,11 @@ assignment and the queue skip paused cases, and ``services.allocation`` skips he
 from __future__ import annotations
 
 import datetime as dt
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Date, and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from collectguard.adapters.crypto import PiiCipher
@@ -167,16 +168,25 @@ def stop_active(session: Session, *, case_id: int | None, contact_key: str | Non
         case = session.get(Case, case_id)
         borrower_id = case.borrower_id if case is not None else None
     day = _local_day(session, at, borrower_id)
-    S = CollectionStop
-    which = []
-    if case_id is not None:
-        which.append(and_(S.scope == "case", S.case_id == case_id))
-    if contact_key and borrower_id is not None:
-        which.append(and_(S.scope == "number", S.borrower_id == borrower_id, S.contact_key == contact_key))
-    if not which:
+    by_case, by_number = case_id is not None, bool(contact_key) and borrower_id is not None
+    if not (by_case or by_number):
         return None
-    return session.scalar(select(S).where(or_(*which), S.lifted_at.is_(None), S.starts_on <= day,
-                                          or_(S.ends_on.is_(None), S.ends_on >= day)).order_by(S.id).limit(1))
+    params = {"day": day, "case_id": case_id, "borrower_id": borrower_id, "contact_key": contact_key}
+    return session.scalar(_stop_statement(by_case, by_number), params)
+
+
+@cache
+def _stop_statement(by_case: bool, by_number: bool) -> Any:
+    # Built once per shape, values bound (the attempt path runs it on every contact).
+    S, day = CollectionStop, bindparam("day", type_=Date)
+    which = []
+    if by_case:
+        which.append(and_(S.scope == "case", S.case_id == bindparam("case_id")))
+    if by_number:
+        which.append(and_(S.scope == "number", S.borrower_id == bindparam("borrower_id"),
+                          S.contact_key == bindparam("contact_key")))
+    return (select(S).where(or_(*which), S.lifted_at.is_(None), S.starts_on <= day,
+                            or_(S.ends_on.is_(None), S.ends_on >= day)).order_by(S.id).limit(1))
 
 
 def stop_apply(session: Session, event: CollectionEvent, *, case_id: int | None, borrower_id: int,
