@@ -34,14 +34,14 @@ DOMAINS = ("ops", "casework")
 CATALOGUES = {"zh-CN": "zh_CN", "en": "en"}  # our language code -> gettext locale folder
 
 
-def load_catalogues(locale_dir: Path = LOCALE_DIR) -> dict[str, dict[str, str]]:
+def load_catalogues(locale_dir: Path = LOCALE_DIR, domains: tuple[str, ...] = DOMAINS) -> dict[str, dict[str, str]]:
     """``{key: {"zh-CN": text, "en": text}}`` from the .po files (untranslated entries left out).
 
     A key defined in two domains is refused: each string has one owner.
     """
     out: dict[str, dict[str, str]] = {}
     owner: dict[str, str] = {}
-    for domain in DOMAINS:
+    for domain in domains:
         for lang, folder in CATALOGUES.items():
             path = locale_dir / folder / "LC_MESSAGES" / f"{domain}.po"
             with path.open("rb") as fh:
@@ -54,12 +54,12 @@ def load_catalogues(locale_dir: Path = LOCALE_DIR) -> dict[str, dict[str, str]]:
     return out
 
 
-def install(messages: dict[str, dict[str, str]] = MESSAGES) -> int:
-    """Merge the catalogues into the translator's table once; returns the number of keys added."""
-    loaded = load_catalogues()
+def install(messages: dict[str, dict[str, str]] = MESSAGES, domains: tuple[str, ...] = DOMAINS) -> int:
+    """Merge the catalogues of ``domains`` into the translator's table; returns the number of keys added."""
+    loaded = load_catalogues(domains=domains)
     clash = sorted(k for k in loaded if k in messages and messages[k] != loaded[k])
     if clash:
-        raise RuntimeError(f"ops.po redefines UI strings owned elsewhere: {', '.join(clash[:5])}")
+        raise RuntimeError(f"{'/'.join(domains)}.po redefines UI strings owned elsewhere: {', '.join(clash[:5])}")
     added = sum(1 for k in loaded if k not in messages)
     messages.update(loaded)
     return added

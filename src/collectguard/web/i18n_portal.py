@@ -16,8 +16,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from babel.messages.pofile import read_po
-
 from collectguard.services.daily import HOME_ZONE
 from collectguard.web import i18n_ops
 from collectguard.web.i18n import MESSAGES
@@ -28,25 +26,12 @@ DOMAIN = "portal"
 
 def load_catalogues(locale_dir: Path = i18n_ops.LOCALE_DIR) -> dict[str, dict[str, str]]:
     """``{key: {"zh-CN": text, "en": text}}`` from the portal's .po files (untranslated entries left out)."""
-    out: dict[str, dict[str, str]] = {}
-    for lang, folder in i18n_ops.CATALOGUES.items():
-        with (locale_dir / folder / "LC_MESSAGES" / f"{DOMAIN}.po").open("rb") as fh:
-            catalogue = read_po(fh, locale=folder, domain=DOMAIN)
-        for message in catalogue:
-            if message.id and isinstance(message.id, str) and message.string:
-                out.setdefault(message.id, {})[lang] = str(message.string)
-    return out
+    return i18n_ops.load_catalogues(locale_dir, domains=(DOMAIN,))
 
 
 def install(messages: dict[str, dict[str, str]] = MESSAGES) -> int:
     """Merge the portal's catalogues into the translator's table; returns the number of keys added."""
-    loaded = load_catalogues()
-    clash = sorted(k for k in loaded if k in messages and messages[k] != loaded[k])
-    if clash:
-        raise RuntimeError(f"portal.po redefines UI strings owned elsewhere: {', '.join(clash[:5])}")
-    added = sum(1 for k in loaded if k not in messages)
-    messages.update(loaded)
-    return added
+    return i18n_ops.install(messages, domains=(DOMAIN,))
 
 
 def portal_dt(value: Any, tz: str | None = None, fmt: str = "%Y-%m-%d %H:%M") -> str:
