@@ -87,6 +87,20 @@ def test_role_and_username_validation(container):
             mkuser(s)
 
 
+@pytest.mark.parametrize("username", ["13800138000", "+8613800138000", "138-0013-8000", "110101199001011234",
+                                      "11010119900101123X"])
+def test_a_phone_or_id_number_is_never_a_username(container, username):
+    with container.uow() as s, pytest.raises(BadInput, match="phone or ID number") as exc:
+        mkuser(s, username=username)
+    assert exc.value.field == "username"
+
+
+def test_usernames_with_some_digits_are_fine(container):
+    with container.uow() as s:
+        assert mkuser(s, username="li.138").username == "li.138"
+        assert mkuser(s, username="agent007x").username == "agent007x"
+
+
 def test_roles_fit_their_tenant_kind(container):
     with container.uow() as s:
         tenant_create(s, code="agency-1", kind="agency", actor="t", now=NOW)

@@ -37,6 +37,8 @@ SESSION_TTL = dt.timedelta(hours=12)
 DEFAULT_TOKEN_DAYS = 90
 
 _USERNAME = re.compile(r"^[\w.@+-]{3,120}$")
+# 7+ digits with optional +, - or . (a phone number), or an 18-character resident ID number.
+_PII_LIKE = re.compile(r"^(\+?[\d.-]{7,}|\d{17}[\dXx])$")
 # Roles bound to one tenant kind: agencies' staff collect as agency_collector, lenders' as collector,
 # and a borrower is a customer of a lender.
 _ROLE_TENANT_KIND = {"agency_collector": "agency", "collector": "lender", "borrower": "lender"}
@@ -108,6 +110,10 @@ def user_create(session: Session, *, tenant_code: str, username: str, role: str,
     role_validate(role)
     if not _USERNAME.match(username):
         raise BadInput("a username is 3-120 letters, digits or . _ @ + -", field="username")
+    if _PII_LIKE.match(username):
+        # Usernames are stored and logged in clear (they name the actor of every audit record): a phone
+        # or ID number there would be personal data outside the encrypted columns (PIPL 51, DESIGN §11).
+        raise BadInput("a username must not be a phone or ID number (it is stored in clear)", field="username")
     password_check(password, username=username)
     tenant = session.scalar(select(Tenant).where(Tenant.code == tenant_code))
     if tenant is None:
