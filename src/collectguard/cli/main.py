@@ -51,7 +51,8 @@ def db_upgrade() -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="bind address (default 127.0.0.1)")] = None,
     port: Annotated[int | None, typer.Option(help="port (default 8000)", min=1, max=65535)] = None,
-    demo: Annotated[bool, typer.Option("--demo", help="seed demo data first when the database is empty")] = False,
+    demo: Annotated[bool, typer.Option("--demo", help="seed demo data first when the database is empty, "
+                                                       "then run today's daily run (queues, APRs)")] = False,
 ) -> None:
     """Run the web UI and HTTP API (creates the database if missing)."""
     import uvicorn
@@ -64,6 +65,12 @@ def serve(
         created = demo_seed_if_empty(c)
         if created:
             typer.echo(f"demo data: {created}", err=True)
+            from collectguard.services.daily import daily_run
+
+            # A fresh demo opens on a filled work queue, as the morning after a daily run would.
+            summary = daily_run(c, progress=context.progress_factory())
+            typer.echo(f"daily run {summary['as_of']}: {summary['queue']} queued actions, "
+                       f"{summary['cases_opened']} cases opened", err=True)
     settings = c.settings
     uvicorn.run(create_app(c), host=host or settings.host, port=port or settings.port,
                 log_config=None, access_log=False)
