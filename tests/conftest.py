@@ -107,3 +107,38 @@ def container(database: Database) -> Iterator[Container]:
     finally:
         outer.rollback()
         conn.close()
+
+
+def in_process_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *, cwd: Path,
+                   url: str | None = None, env: dict[str, str] | None = None) -> Iterator[object]:
+    """For a ``cli`` fixture (``yield from in_process_cli(...)``): run ``collectguard`` in this process.
+
+    ``run(*args, stdin="")`` returns a ``CompletedProcess`` with the exit code and the output exactly as
+    a user sees them, and fails on a traceback; ``cwd`` keeps a default SQLite file out of the repo;
+    ``url`` sets the database; the CLI's own engine is disposed afterwards.
+    """
+    import io
+    import subprocess
+    import sys
+
+    from collectguard.cli import context
+    from collectguard.cli.main import main
+
+    monkeypatch.chdir(cwd)
+    if url is not None:
+        monkeypatch.setenv("COLLECTGUARD_DATABASE_URL", url)
+    for key, value in (env or {}).items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(context, "_CONTAINER", None)
+
+    def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin.encode("utf-8")), encoding="utf-8"))
+        with pytest.raises(SystemExit) as exit_:
+            main(list(args))
+        out, err = capsys.readouterr()
+        assert "Traceback" not in err, err
+        return subprocess.CompletedProcess(list(args), int(exit_.value.code or 0), out, err)
+
+    yield run
+    if context._CONTAINER is not None:  # the CLI's own engine: close its pooled connections
+        context._CONTAINER.engine.dispose()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import os
 import subprocess
@@ -16,9 +15,7 @@ from sqlalchemy import select
 from collectguard.adapters.db.models import AuditRecord
 from collectguard.api.app import create_app
 from collectguard.bootstrap import utc_now
-from collectguard.cli import context
-from collectguard.cli.main import main
-from conftest import create_database, make_container
+from conftest import create_database, in_process_cli, make_container
 
 PASSWORD = "correct horse battery"
 
@@ -36,20 +33,7 @@ def cli(db, monkeypatch, capsys, tmp_path):
 
     In-process keeps the suite fast; ``test_the_real_entry_point_…`` runs one subprocess end to end.
     """
-    monkeypatch.chdir(tmp_path)  # the default SQLite file would land here, never in the repo
-    monkeypatch.setenv("COLLECTGUARD_DATABASE_URL", db.url)
-    monkeypatch.setattr(context, "_CONTAINER", None)
-
-    def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
-        with pytest.raises(SystemExit) as exit_:
-            main(list(args))
-        out, err = capsys.readouterr()
-        return subprocess.CompletedProcess(list(args), int(exit_.value.code or 0), out, err)
-
-    yield run
-    if context._CONTAINER is not None:  # the CLI's own engine: close its pooled connections
-        context._CONTAINER.engine.dispose()
+    yield from in_process_cli(monkeypatch, capsys, cwd=tmp_path, url=db.url)
 
 
 @pytest.fixture(scope="module")

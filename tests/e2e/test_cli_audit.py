@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 import subprocess
 import sys
@@ -11,9 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from collectguard.cli import context
-from collectguard.cli.main import main
-from conftest import create_database, make_container
+from conftest import create_database, in_process_cli, make_container
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "integration"))
 from _audit_seed import execute, noise, seed_borrower
@@ -33,21 +30,8 @@ def db(request, tmp_path_factory):
 @pytest.fixture
 def cli(db, monkeypatch, capsys, tmp_path):
     """Run the CLI in this process, with exit code and output as a user sees them."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("COLLECTGUARD_DATABASE_URL", db.url)
-    monkeypatch.setenv("COLLECTGUARD_ENVIRONMENT", "test")
-    monkeypatch.setattr(context, "_CONTAINER", None)
-
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        monkeypatch.setattr(sys, "stdin", io.StringIO(""))
-        with pytest.raises(SystemExit) as exit_:
-            main(list(args))
-        out, err = capsys.readouterr()
-        return subprocess.CompletedProcess(list(args), int(exit_.value.code or 0), out, err)
-
-    yield run
-    if context._CONTAINER is not None:
-        context._CONTAINER.engine.dispose()
+    yield from in_process_cli(monkeypatch, capsys, cwd=tmp_path, url=db.url,
+                              env={"COLLECTGUARD_ENVIRONMENT": "test"})
 
 
 def test_the_audit_story_end_to_end(cli, db, tmp_path):

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import io
 import json
 import random
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from collectguard.cli import context
-from collectguard.cli.main import main
-from conftest import create_database, make_container
+from conftest import create_database, in_process_cli, make_container
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "integration"))
 from test_daily_seed import D, oracle, random_portfolio, seed
@@ -31,21 +27,8 @@ def db(request, tmp_path_factory):
 
 @pytest.fixture
 def cli(db, monkeypatch, capsys, tmp_path):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("COLLECTGUARD_DATABASE_URL", db.url)
-    monkeypatch.setenv("COLLECTGUARD_ENVIRONMENT", "test")
-    monkeypatch.setattr(context, "_CONTAINER", None)
-
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        monkeypatch.setattr(sys, "stdin", io.StringIO(""))
-        with pytest.raises(SystemExit) as exit_:
-            main(list(args))
-        out, err = capsys.readouterr()
-        return subprocess.CompletedProcess(list(args), int(exit_.value.code or 0), out, err)
-
-    yield run
-    if context._CONTAINER is not None:
-        context._CONTAINER.engine.dispose()
+    yield from in_process_cli(monkeypatch, capsys, cwd=tmp_path, url=db.url,
+                              env={"COLLECTGUARD_ENVIRONMENT": "test"})
 
 
 def test_daily_json_matches_the_contract_and_the_oracle(cli):

@@ -7,7 +7,6 @@ lead, auditor; a collector may not).
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
 import sys
@@ -17,10 +16,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from collectguard.api.app import create_app
-from collectguard.cli import context
-from collectguard.cli.main import main
 from collectguard.services import accounts
-from conftest import FIXED_NOW, create_database, make_container
+from conftest import FIXED_NOW, create_database, in_process_cli, make_container
 
 DATA = Path(__file__).parents[1] / "data" / "transcripts"
 JSONL = DATA / "all.jsonl"
@@ -49,19 +46,7 @@ def db(request, tmp_path_factory):
 @pytest.fixture
 def cli(monkeypatch, capsys, tmp_path):
     """Run the CLI in this process, with exit code and output as a user sees them (no database)."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(context, "_CONTAINER", None)
-
-    def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin.encode("utf-8")), encoding="utf-8"))
-        with pytest.raises(SystemExit) as exit_:
-            main(list(args))
-        out, err = capsys.readouterr()
-        return subprocess.CompletedProcess(list(args), int(exit_.value.code or 0), out, err)
-
-    yield run
-    if context._CONTAINER is not None:
-        context._CONTAINER.engine.dispose()
+    yield from in_process_cli(monkeypatch, capsys, cwd=tmp_path)
 
 
 # ---- the CLI, pure ----------------------------------------------------------------------------------
