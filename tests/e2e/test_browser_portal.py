@@ -14,64 +14,40 @@ message; under ``CI=true`` that is a failure. Never ``playwright install``: no b
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as dt
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import select
-from test_browser_ui import ARGS, CHROMIUM, SHOTS, _free_port, _need_browser, unlabelled
+from test_browser_ui import SHOTS, _need_browser, chromium, container_at_ten, serve_in_thread, unlabelled
 from test_portal import AGREED, _staff, last_code, seed_portal
 
 from collectguard.adapters.db.models import Consent
-from collectguard.api.app import create_app
 from collectguard.services import accounts, workbench
 from collectguard.services.daily import HOME_ZONE
-from conftest import create_database, make_container
+from conftest import create_database
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any, dict[str, Any]]]:
-    import uvicorn
-
     _need_browser()
     db = create_database("sqlite", tmp_path_factory)
-    today = dt.datetime.now(HOME_ZONE).date()
-    anchor, started = dt.datetime.combine(today, dt.time(10, 0), HOME_ZONE).astimezone(dt.UTC), time.monotonic()
-    c = dataclasses.replace(make_container(db, log_json=False, log_level="WARNING"),
-                            clock=lambda: anchor + dt.timedelta(seconds=time.monotonic() - started))
+    c = container_at_ten(db)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=256, parallelism=1))
         people = seed_portal(c)
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(c), host="127.0.0.1", port=port, log_config=None,
-                                        access_log=False, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started and thread.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert srv.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}", c, people
-    srv.should_exit = True
-    thread.join(10)
+    with serve_in_thread(c) as base:
+        yield base, c, people
     db.close()
 
 
 @pytest.fixture(scope="module")
 def browser(server: Any) -> Iterator[Any]:
-    sync_playwright = _need_browser()
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def new_page(browser: Any, **context: Any) -> Any:

@@ -13,6 +13,7 @@ Never ``playwright install``: no browser is downloaded.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import os
@@ -61,17 +62,19 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    import uvicorn
-
-    _need_browser()
-    db = create_database("sqlite", tmp_path_factory)
+def container_at_ten(db: Any) -> Any:
+    """A container whose clock says today 10:00 in Beijing and runs on from there."""
     today = dt.datetime.now(HOME_ZONE).date()
     anchor, started = dt.datetime.combine(today, dt.time(10, 0), HOME_ZONE).astimezone(dt.UTC), time.monotonic()
-    c = dataclasses.replace(make_container(db, log_json=False, log_level="WARNING"),
-                            clock=lambda: anchor + dt.timedelta(seconds=time.monotonic() - started))
-    seed_world(c, days=12, per_day=5)
+    return dataclasses.replace(make_container(db, log_json=False, log_level="WARNING"),
+                               clock=lambda: anchor + dt.timedelta(seconds=time.monotonic() - started))
+
+
+@contextlib.contextmanager
+def serve_in_thread(c: Any) -> Iterator[str]:
+    """The real app under uvicorn in a thread on a free loopback port; yields its base URL."""
+    import uvicorn
+
     port = _free_port()
     srv = uvicorn.Server(uvicorn.Config(create_app(c), host="127.0.0.1", port=port, log_config=None,
                                         access_log=False, log_level="warning"))
@@ -81,20 +84,41 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     while not srv.started and thread.is_alive() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert srv.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(10)
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium through Playwright (skips, or fails under CI, when it is missing)."""
+    sync_playwright = _need_browser()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    _need_browser()
+    db = create_database("sqlite", tmp_path_factory)
+    c = container_at_ten(db)
+    seed_world(c, days=12, per_day=5)
+    with serve_in_thread(c) as base:
+        yield base
     db.close()
 
 
 @pytest.fixture(scope="module")
 def browser(server: str) -> Iterator[Any]:
-    sync_playwright = _need_browser()
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def sign_in(browser: Any, base: str, username: str, **context: Any) -> Any:
