@@ -6,13 +6,16 @@ raise the APR above the contract's nominal rate). The guard reads ``debt.annual_
 ``loan.apr`` (``services/facts``, ``services/queue``): an over-cap or illegal debt is seen by the
 guard's rules on the rate, the lender type and the LPR at signing.
 
-Set-based: per range of loan ids, two queries fetch the loans without an APR (amounts in cents,
-dates as day numbers) and their installments; ``domain.apr_matrix`` prices the whole range at once
-with numpy — the same unit-period, (b)(5) counting and solver as the scalar ``compute_apr``, on any
-dated schedule (a differential test holds them equal). The few schedules it does not model
-(duplicate due dates, payments below the amount financed, a single payment a year or more out) go
-through the scalar ``compute_apr``. A loan whose APR cannot be computed keeps ``apr`` NULL and is
-counted as ``unavailable``; a loan without installments is not a candidate.
+Set-based: per window of loan ids, the loans without an APR and their installments are read in
+bulk (``services/costs_sql``: a few ``group_concat`` texts on SQLite, ``string_agg`` of binary
+integers on PostgreSQL, decoded by numpy) and ``domain.apr_matrix`` prices them all at once,
+grouped by installment count — the same unit-period, (b)(5) counting and solver as the scalar
+``compute_apr``, on any dated schedule (a differential test holds them equal). The few schedules
+it does not model (duplicate due dates, payments below the amount financed, a single payment a
+year or more out) go through the scalar ``compute_apr``. The APRs go back in one statement per
+window. Reading and writing (this thread, the session) overlap with decoding and pricing (a
+worker thread, numpy only). A loan whose APR cannot be computed keeps ``apr`` NULL and is counted
+as ``unavailable``; a loan without installments is not a candidate.
 
 ``loan_cost`` and ``loans_over_cap`` judge loans against the cap (``domain.costcap``): private and
 unlicensed lenders — 4 x the one-year LPR at signing (SPC private-lending provisions arts 25, 29);
@@ -24,10 +27,11 @@ interest that may still be claimed.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from decimal import Decimal
-from typing import Any, get_args
+from typing import TYPE_CHECKING, Any, get_args
 
-from sqlalchemy import and_, func, literal_column, or_, select, text
+from sqlalchemy import and_, literal_column, or_, select
 from sqlalchemy.orm import Session
 
 from collectguard.adapters.db.models import Installment, Loan
@@ -41,166 +45,238 @@ from collectguard.domain.costcap import DEFAULT_POLICY, ChargeSchedule, LenderTy
 from collectguard.domain.delinquency import Installment as DomainInstallment
 from collectguard.errors import BadInput
 from collectguard.services.authz import Principal, ensure_visible, require, scope_tenant
+from collectguard.services.costs_sql import UNREADABLE, Schedules, read_window, window_end, write_aprs
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+    Ints = NDArray[np.int64]
 
 __all__ = ["CAPPED", "CHUNK", "loan_apr_fill", "loan_apr_run", "loan_cost", "loans_over_cap"]
 
 Progress = Callable[[str, int], Callable[[int], None]]
 
-CHUNK = 50_000
+#: Loan ids per window (fewer when their schedules are long: ``costs_sql.window_end``). Each window
+#: costs a few queries; memory grows with it (two windows in flight: about 600 MB at 250,000 loans
+#: of six installments on SQLite).
+CHUNK = {"sqlite": 250_000, "postgresql": 500_000}
+#: Schedule cells (loans x installments) priced together: the matrix method's temporaries stay
+#: a few MB each instead of growing with the window.
+_BLOCK_CELLS = 1 << 19
 #: Lender types under the 4 x LPR cap: the daily run prices these first (the guard judges their APR).
 CAPPED = ("private", "unlicensed")
 
 
-def _days(dialect: str, col: str) -> str:
-    """A date column as whole days since 1970-01-01 (an integer: cheap to fetch, exact in numpy)."""
-    if dialect == "sqlite":
-        return f"CAST(julianday({col}) - 2440587.5 AS INTEGER)"
-    return f"({col} - DATE '1970-01-01')"
+def _priced(b: Schedules) -> tuple[Ints, NDArray[np.float64], Ints, int]:
+    """APRs (percent) of the loans whose schedules the matrix method models, the ids left to the
+    scalar method, and how many loans have installments at all (the others are not candidates).
 
-
-def _sql(dialect: str, lender_types: tuple[str, ...] | None) -> tuple[str, str]:
-    """The loans without an APR in an id window, and their installments (unsorted: numpy sorts)."""
-    p = (lambda n: f":{n}") if dialect == "sqlite" else (lambda n: f"%({n})s")
-    pending = f"l.apr IS NULL AND l.id >= {p('lo')} AND l.id < {p('hi')}"
-    if lender_types:  # checked against LenderType by the caller (loan_apr_fill)
-        pending += " AND l.lender_type IN (" + ", ".join(f"'{x}'" for x in lender_types) + ")"
-    loans = f"""
-SELECT l.id, l.principal, l.upfront_fees, {_days(dialect, 'l.disbursed_on')} FROM loan l
- WHERE {pending} AND EXISTS (SELECT 1 FROM installment x WHERE x.loan_id = l.id)"""  # noqa: S608
-    installments = f"""
-SELECT i.loan_id, {_days(dialect, 'i.due_date')}, i.principal_due + i.interest_due + i.fee_due, i.seq
-  FROM installment i JOIN loan l ON l.id = i.loan_id WHERE {pending}"""  # noqa: S608
-    return loans, installments
-
-
-def _fetch(s: Session, sql: str, window: dict[str, int]) -> list[tuple[Any, ...]]:
-    # The driver's cursor: plain tuples, without a result object per row (a million loans' schedules).
-    cur = s.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cur.execute(sql, window)
-        return list(cur.fetchall())
-    finally:
-        cur.close()
-
-
-def _priced(loans: list[Any], installments: list[Any]) -> tuple[list[tuple[int, float]], list[int]]:
-    """APRs of the loans whose schedules the matrix method models, and the ids left to the scalar one."""
+    Loans are priced in groups of equal installment count: a group's schedules are equal-width
+    rows cut straight out of the sorted installments, and a loan's APR never depends on which
+    other loans share its window (no padding columns in its sums).
+    """
     import numpy as np
 
-    if not loans:
-        return [], []
-    lo = np.array(loans, dtype=np.int64).reshape(-1, 4)
-    lo = lo[np.argsort(lo[:, 0])]
-    ids = lo[:, 0]
-    financed = (lo[:, 1] - lo[:, 2]) / 100  # cents -> yuan
-    advance = lo[:, 3].astype("datetime64[D]")
-    inst = np.array(installments, dtype=np.int64).reshape(-1, 4)
-    inst = inst[np.lexsort((inst[:, 3], inst[:, 1], inst[:, 0]))]  # by loan, due date, seq
-    row = np.searchsorted(ids, inst[:, 0])
-    starts = np.searchsorted(inst[:, 0], ids)
-    col = np.arange(len(inst)) - starts[row]
-    width = int(col.max()) + 1 if len(inst) else 1
-    dates = np.zeros((len(ids), width), dtype=np.int64).astype("datetime64[D]")
-    amounts = np.zeros((len(ids), width))
-    valid = np.zeros((len(ids), width), dtype=bool)
-    dates[row, col] = inst[:, 1].astype("datetime64[D]")
-    amounts[row, col] = inst[:, 2] / 100
-    valid[row, col] = True
-    percent, fallback = apr_matrix(advance, financed, dates, amounts, valid)
-    done = [(int(i), float(a)) for i, a in zip(ids[~fallback], percent[~fallback], strict=True)]
-    return done, [int(i) for i in ids[fallback]]
+    ids = b.ids
+    if not ids.size:
+        return ids, np.zeros(0), ids, 0
+    if (np.diff(ids) <= 0).any():
+        by_id = np.argsort(ids, kind="stable")
+        b = Schedules(ids[by_id], b.principal[by_id], b.fees[by_id], b.advance[by_id], b.loan_of, b.due, b.amount)
+        ids = b.ids
+    row = np.minimum(np.searchsorted(ids, b.loan_of), ids.size - 1)
+    mine = ids[row] == b.loan_of  # the dense SQLite read brings other loans' installments too
+    row, due, amount = row[mine], b.due[mine], b.amount[mine]
+    # By loan, then due date (equal due dates are refused by the matrix method whatever their order).
+    lowest = int(due.min()) if due.size else 0
+    span = (int(due.max()) - lowest + 1) if due.size else 1
+    order: Ints | None = None
+    if ids.size * span >= 2**62:
+        order = np.lexsort((due, row))
+    elif (np.diff(key := row * span + (due - lowest)) < 0).any():
+        order = np.argsort(key, kind="stable")
+    if order is not None:
+        row, due, amount = row[order], due[order], amount[order]
+    counts = np.bincount(row, minlength=ids.size)
+    starts = np.cumsum(counts) - counts
+    unreadable = (b.advance == UNREADABLE) | (np.bincount(row, weights=due == UNREADABLE, minlength=ids.size) > 0)
+    financed = (b.principal - b.fees) / 100  # cents -> yuan, as the scalar Decimal amounts
+    percent = np.full(ids.size, np.nan)
+    for width in np.unique(counts[counts > 0]):
+        group = np.flatnonzero((counts == width) & ~unreadable)
+        step = max(1, _BLOCK_CELLS // int(width))
+        for rows in (group[k : k + step] for k in range(0, group.size, step)):
+            cells = starts[rows][:, None] + np.arange(width)
+            percent[rows], _ = apr_matrix(
+                b.advance[rows], financed[rows], due[cells], amount[cells] / 100, np.ones(cells.shape, dtype=bool)
+            )
+    candidate = counts > 0
+    done = candidate & np.isfinite(percent)
+    return ids[done], percent[done], ids[candidate & ~done], int(candidate.sum())
+
+
+def _decode_and_price(decode: Callable[[], Schedules]) -> tuple[Ints, NDArray[np.float64], Ints, int]:
+    return _priced(decode())
 
 
 def _scalar(s: Session, ids: list[int]) -> list[tuple[int, float]]:
     """APRs of irregular schedules, one loan at a time (few: most portfolios are regular)."""
     out: list[tuple[int, float]] = []
     for i in range(0, len(ids), 1000):
-        part = ids[i:i + 1000]
+        part = ids[i : i + 1000]
         loans = {ln.id: ln for ln in s.scalars(select(Loan).where(Loan.id.in_(part)))}
         sched: dict[int, list[AprPayment]] = {}
-        for inst in s.scalars(select(Installment).where(Installment.loan_id.in_(part))
-                              .order_by(Installment.loan_id, Installment.seq)):
+        for inst in s.scalars(
+            select(Installment).where(Installment.loan_id.in_(part)).order_by(Installment.loan_id, Installment.seq)
+        ):
             total = inst.principal_due + inst.interest_due + inst.fee_due
             sched.setdefault(inst.loan_id, []).append(AprPayment(on=inst.due_date, amount=total))
         for lid, ln in loans.items():
             try:
-                res = compute_apr(AprLoan(advance=ln.principal, advance_date=ln.disbursed_on,
-                                          payments=tuple(sched.get(lid, ())), upfront_fees=ln.upfront_fees))
+                res = compute_apr(
+                    AprLoan(
+                        advance=ln.principal,
+                        advance_date=ln.disbursed_on,
+                        payments=tuple(sched.get(lid, ())),
+                        upfront_fees=ln.upfront_fees,
+                    )
+                )
             except BadInput:
                 continue
             out.append((lid, res.apr))
     return out
 
 
-def loan_apr_fill(s: Session, *, progress: Progress | None = None,
-                  lender_types: tuple[str, ...] | None = None) -> dict[str, int]:
+def loan_apr_fill(
+    s: Session, *, progress: Progress | None = None, lender_types: tuple[str, ...] | None = None
+) -> dict[str, int]:
     """Compute ``loan.apr`` for every loan without one (of ``lender_types``, when given), in the
     caller's transaction; returns counts. Idempotent: a rerun finds nothing to do.
 
     The daily run prices ``CAPPED`` lender types first thing: their true APR is what the guard's
     illegal-debt rule judges. ``collectguard costs price`` prices every loan.
     """
-    import math
+    import numpy as np
 
     counts = {"loans": 0, "vectorised": 0, "scalar": 0, "unavailable": 0}
     if lender_types and not set(lender_types) <= set(get_args(LenderType)):
         raise BadInput(f"expected lender types among {list(get_args(LenderType))}", field="lender_types")
-    q = select(func.min(Loan.id), func.max(Loan.id)).where(Loan.apr.is_(None))
-    top = s.execute(q.where(Loan.lender_type.in_(lender_types)) if lender_types else q).one()
-    if top[0] is None:
+    # The first and the last loan to price, each by an ordered LIMIT 1: found at once when most
+    # loans are to be priced (min and max together would read the whole table).
+    q = select(Loan.id).where(Loan.apr.is_(None)).limit(1)
+    q = q.where(Loan.lender_type.in_(lender_types)) if lender_types else q
+    first = s.scalar(q.order_by(Loan.id))
+    if first is None:
         return counts
-    start, end = int(top[0]), int(top[1]) + 1
-    loans_sql, installments_sql = _sql(s.get_bind().dialect.name, lender_types)
-    update = text("UPDATE loan SET apr = :apr WHERE id = :id AND apr IS NULL")
+    last = s.scalar(q.order_by(Loan.id.desc()))
+    start, end = int(first), int(last if last is not None else first) + 1
+    chunk = CHUNK.get(s.get_bind().dialect.name, CHUNK["sqlite"])
     advance = progress("costs", end - start) if progress is not None else None
-    for lo in range(start, end, CHUNK):
-        window = {"lo": lo, "hi": min(lo + CHUNK, end)}
-        loans = _fetch(s, loans_sql, window)
-        matrix, rest = _priced(loans, _fetch(s, installments_sql, window) if loans else [])
-        scalar = _scalar(s, rest)
-        values = [{"id": i, "apr": round(a * RATE_SCALE)} for i, a in matrix + scalar if not math.isnan(a)]
-        if values:
-            s.execute(update, values)
-        counts["loans"] += len(loans)
-        counts["vectorised"] += len(matrix)
+
+    def finish(window: dict[str, int], priced: Future[tuple[Ints, NDArray[np.float64], Ints, int]]) -> None:
+        ids, percent, rest, loans = priced.result()
+        scalar = _scalar(s, [int(i) for i in rest])
+        if scalar:
+            ids = np.concatenate([ids, np.array([i for i, _ in scalar], dtype=np.int64)])
+            percent = np.concatenate([percent, np.array([a for _, a in scalar])])
+        keep = ~np.isnan(percent)
+        # round(a * RATE_SCALE) as Python rounds a float: half to even, as numpy's rint.
+        write_aprs(s, window, ids[keep], np.rint(percent[keep] * RATE_SCALE).astype(np.int64))
+        counts["loans"] += loans
+        counts["vectorised"] += len(ids) - len(scalar)
         counts["scalar"] += len(scalar)
-        counts["unavailable"] += len(loans) - len(values)
+        counts["unavailable"] += loans - int(keep.sum())
         if advance is not None:
-            advance(min(lo + CHUNK, end) - lo)
+            advance(window["hi"] - window["lo"])
+
+    # A pipeline of two: while one thread decodes and prices a window (numpy, which lets go of the
+    # GIL), this one reads the next and writes the previous (the database driver lets go of it
+    # too). Only this thread touches the session.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="apr") as pool:
+        previous = None
+        lo = start
+        while lo < end:
+            window = {"lo": lo, "hi": window_end(s, lo, end, chunk)}
+            lo = window["hi"]
+            decode = read_window(s, window, lender_types)
+            priced = pool.submit(_decode_and_price, decode)
+            if previous is not None:
+                finish(*previous)
+            previous = (window, priced)
+        if previous is not None:
+            finish(*previous)
     return counts
 
 
-def loan_apr_run(c: Container, *, progress: Progress | None = None,
-                 lender_types: tuple[str, ...] | None = None) -> dict[str, int]:
+def loan_apr_run(
+    c: Container, *, progress: Progress | None = None, lender_types: tuple[str, ...] | None = None
+) -> dict[str, int]:
     """``loan_apr_fill`` in one unit of work of its own."""
     with c.uow() as s:
         return loan_apr_fill(s, progress=progress, lender_types=lender_types)
 
 
 def _verdict(s: Session, ln: Loan) -> dict[str, Any]:
-    installments = [DomainInstallment(seq=i.seq, due_date=i.due_date, principal_due=i.principal_due,
-                                      interest_due=i.interest_due, fee_due=i.fee_due)
-                    for i in s.scalars(select(Installment).where(Installment.loan_id == ln.id)
-                                       .order_by(Installment.seq))]
+    installments = [
+        DomainInstallment(
+            seq=i.seq,
+            due_date=i.due_date,
+            principal_due=i.principal_due,
+            interest_due=i.interest_due,
+            fee_due=i.fee_due,
+        )
+        for i in s.scalars(select(Installment).where(Installment.loan_id == ln.id).order_by(Installment.seq))
+    ]
     agreed = ln.annual_rate
     actual = ln.apr if ln.apr is not None else agreed
-    schedule = ChargeSchedule(principal=ln.principal, disbursed_on=ln.disbursed_on, installments=installments,
-                              upfront_fees=ln.upfront_fees) if installments else None
+    schedule = (
+        ChargeSchedule(
+            principal=ln.principal,
+            disbursed_on=ln.disbursed_on,
+            installments=installments,
+            upfront_fees=ln.upfront_fees,
+        )
+        if installments
+        else None
+    )
     try:
-        verdict = assess_cost_cap(lender_type=ln.lender_type, agreed_rate=agreed, lpr_at_signing=ln.lpr_at_signing,
-                                  fee_rate=max(actual - agreed, Decimal(0)), actual_apr=actual,
-                                  signed_on=ln.disbursed_on, schedule=schedule)
+        verdict = assess_cost_cap(
+            lender_type=ln.lender_type,
+            agreed_rate=agreed,
+            lpr_at_signing=ln.lpr_at_signing,
+            fee_rate=max(actual - agreed, Decimal(0)),
+            actual_apr=actual,
+            signed_on=ln.disbursed_on,
+            schedule=schedule,
+        )
     except BadInput as exc:  # e.g. a private loan stored without its LPR: say so rather than guess
-        out = {"loan_id": ln.id, "ext_id": ln.ext_id, "apr": None if ln.apr is None else str(ln.apr),
-               "annual_rate": str(agreed), "lender_type": ln.lender_type, "status": "unknown", "reason": str(exc)}
+        out = {
+            "loan_id": ln.id,
+            "ext_id": ln.ext_id,
+            "apr": None if ln.apr is None else str(ln.apr),
+            "annual_rate": str(agreed),
+            "lender_type": ln.lender_type,
+            "status": "unknown",
+            "reason": str(exc),
+        }
         if ln.lender_type == "unlicensed" and actual > DEFAULT_POLICY.illegal_rate:
             # Illegal lending needs no LPR (2019 SPC/SPP opinion: unlicensed, actual APR above 36%);
             # what stays claimable does (4 x LPR), so it is left open.
-            out.update(status="illegal", citations=[DEFAULT_POLICY.cite_illegal_lending],
-                       cap_rate=str(DEFAULT_POLICY.illegal_rate), claimable_interest=None)
+            out.update(
+                status="illegal",
+                citations=[DEFAULT_POLICY.cite_illegal_lending],
+                cap_rate=str(DEFAULT_POLICY.illegal_rate),
+                claimable_interest=None,
+            )
         return out
-    return {"loan_id": ln.id, "ext_id": ln.ext_id, "apr": None if ln.apr is None else str(ln.apr),
-            "annual_rate": str(agreed), **verdict.to_dict()}
+    return {
+        "loan_id": ln.id,
+        "ext_id": ln.ext_id,
+        "apr": None if ln.apr is None else str(ln.apr),
+        "annual_rate": str(agreed),
+        **verdict.to_dict(),
+    }
 
 
 def loan_cost(c: Container, *, principal: Principal, loan_id: int) -> dict[str, Any]:
@@ -217,13 +293,19 @@ def loans_over_cap(c: Container, *, principal: Principal, limit: int = 100, afte
     if not 1 <= limit <= 1000:
         raise BadInput("must be between 1 and 1000", field="limit")
     # Both rates are stored with the same scale, so 4 x LPR compares in SQL (an unbound 4: not a Rate).
-    over = or_(and_(Loan.lpr_at_signing.is_not(None), Loan.apr > Loan.lpr_at_signing * literal_column("4")),
-               and_(Loan.lender_type == "unlicensed", Loan.apr > DEFAULT_POLICY.illegal_rate))
+    over = or_(
+        and_(Loan.lpr_at_signing.is_not(None), Loan.apr > Loan.lpr_at_signing * literal_column("4")),
+        and_(Loan.lender_type == "unlicensed", Loan.apr > DEFAULT_POLICY.illegal_rate),
+    )
     with c.uow(write=False) as s:
-        q = scope_tenant(select(Loan).where(Loan.lender_type.in_(CAPPED), Loan.apr.is_not(None),
-                                            Loan.id > after_id, over)
-                         .order_by(Loan.id).limit(limit), Loan, principal)
+        q = scope_tenant(
+            select(Loan)
+            .where(Loan.lender_type.in_(CAPPED), Loan.apr.is_not(None), Loan.id > after_id, over)
+            .order_by(Loan.id)
+            .limit(limit),
+            Loan,
+            principal,
+        )
         items = [_verdict(s, ln) for ln in s.scalars(q)]
         last = items[-1]["loan_id"] if items else after_id
         return {"items": items, "next_after_id": last if len(items) >= limit else None}
-
