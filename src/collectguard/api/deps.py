@@ -20,7 +20,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 from urllib.parse import quote
 
@@ -37,10 +37,21 @@ from collectguard.services.authz import Principal, require
 from collectguard.settings import Settings
 
 # Paths that need no authentication. Everything else does (tests/e2e/test_api_auth.py checks every route).
-PUBLIC_PATHS = frozenset({
-    "/", "/health", "/api/v1/assess", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json",
-    "/self-check", "/portal", "/signin", "/signout",
-})
+PUBLIC_PATHS = frozenset(
+    {
+        "/",
+        "/health",
+        "/api/v1/assess",
+        "/docs",
+        "/docs/oauth2-redirect",
+        "/redoc",
+        "/openapi.json",
+        "/self-check",
+        "/portal",
+        "/signin",
+        "/signout",
+    }
+)
 PUBLIC_PREFIXES = ("/static/", "/self-check/", "/pay/")
 
 SESSION_COOKIE = "cg_session"
@@ -58,7 +69,13 @@ def get_container(request: Request) -> Container:
     return request.app.state.container  # type: ignore[no-any-return]
 
 
-ContainerDep = Annotated[Container, Depends(get_container)]
+async def _container(request: Request) -> Container:
+    # async: FastAPI runs a plain ``def`` dependency in the thread pool, a thread hop per request for a
+    # dictionary look-up (``get_container`` stays a plain function for the callers below).
+    return get_container(request)
+
+
+ContainerDep = Annotated[Container, Depends(_container)]
 
 
 def is_public(path: str) -> bool:
@@ -68,6 +85,7 @@ def is_public(path: str) -> bool:
 
 # ---- signed cookies and CSRF ----------------------------------------------------------------------
 
+
 def cookie_name(base: str, settings: Settings) -> str:
     """In production the ``__Host-`` prefix makes browsers refuse the cookie from a sibling subdomain."""
     return f"__Host-{base}" if settings.environment == "production" else base
@@ -75,8 +93,15 @@ def cookie_name(base: str, settings: Settings) -> str:
 
 def set_cookie(resp: Response, settings: Settings, base: str, value: str, *, max_age: int) -> None:
     """Set one of our cookies: HttpOnly, SameSite=Lax, Path=/, and Secure in production."""
-    resp.set_cookie(cookie_name(base, settings), value, max_age=max_age, path="/", httponly=True,
-                    samesite="lax", secure=settings.environment == "production")
+    resp.set_cookie(
+        cookie_name(base, settings),
+        value,
+        max_age=max_age,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=settings.environment == "production",
+    )
 
 
 def _mac(secret: str, purpose: str, value: str) -> str:
@@ -150,8 +175,9 @@ class CsrfCookieMiddleware:
             nonce = state.get("csrf_nonce_new")
             if message["type"] == "http.response.start" and nonce:
                 carrier = Response()
-                set_cookie(carrier, scope["app"].state.container.settings, CSRF_COOKIE, nonce,
-                           max_age=CSRF_COOKIE_MAX_AGE)
+                set_cookie(
+                    carrier, scope["app"].state.container.settings, CSRF_COOKIE, nonce, max_age=CSRF_COOKIE_MAX_AGE
+                )
                 cookies = [(k, v) for k, v in carrier.raw_headers if k == b"set-cookie"]
                 message["headers"] = [*message.get("headers", []), *cookies]
             await send(message)
@@ -160,6 +186,7 @@ class CsrfCookieMiddleware:
 
 
 # ---- the principal --------------------------------------------------------------------------------
+
 
 def _bearer(request: Request) -> str | None:
     header = request.headers.get("authorization")
@@ -194,8 +221,11 @@ def _unauthenticated(request: Request) -> HTTPException:
         # Borrowers sign in with a one-time code on /portal, staff with a password on /signin.
         location = "/portal" if request.url.path.startswith("/portal/") else f"/signin?next={quote(target)}"
         return HTTPException(303, detail="sign in first", headers={"Location": location})
-    return HTTPException(401, detail="Authentication required (Authorization: Bearer <token>, or sign in)",
-                         headers={"WWW-Authenticate": 'Bearer realm="collectguard"'})
+    return HTTPException(
+        401,
+        detail="Authentication required (Authorization: Bearer <token>, or sign in)",
+        headers={"WWW-Authenticate": 'Bearer realm="collectguard"'},
+    )
 
 
 async def authenticate(request: Request) -> None:
@@ -208,7 +238,8 @@ async def authenticate(request: Request) -> None:
     if request.state.via_cookie and request.method not in _SAFE_METHODS:
         token = request.headers.get(CSRF_HEADER)
         if token is None and request.headers.get("content-type", "").startswith(
-                ("application/x-www-form-urlencoded", "multipart/form-data")):
+            ("application/x-www-form-urlencoded", "multipart/form-data")
+        ):
             value = (await request.form()).get(CSRF_FIELD)
             token = value if isinstance(value, str) else None
         if not csrf_valid(request, token):
@@ -218,31 +249,40 @@ async def authenticate(request: Request) -> None:
 _bearer_scheme = HTTPBearer(auto_error=False, description="A token from `collectguard token create`")
 
 
-def get_principal(
+async def _resolved(request: Request) -> Principal | None:
+    # ``authenticate`` resolved the caller already on every non-public path: no thread hop for the
+    # cached answer; a public path that asks for the caller looks it up in the thread pool.
+    cached = getattr(request.state, "principal", _UNSET)
+    if cached is not _UNSET:
+        return cached  # type: ignore[no-any-return]
+    return await run_in_threadpool(_resolve, request)
+
+
+async def get_principal(
     request: Request,
     # Only for OpenAPI: declares the Bearer scheme on routes that take PrincipalDep (the lock in /docs).
     _scheme: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer_scheme)],
 ) -> Principal:
     """The authenticated caller, or 401 problem+json with ``WWW-Authenticate: Bearer``."""
-    principal = _resolve(request)
+    principal = await _resolved(request)
     if principal is None:
         raise _unauthenticated(request)
     return principal
 
 
-def get_optional_principal(request: Request) -> Principal | None:
+async def get_optional_principal(request: Request) -> Principal | None:
     """The caller when authenticated, else ``None`` (for public pages that show more when signed in)."""
-    return _resolve(request)
+    return await _resolved(request)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 OptionalPrincipalDep = Annotated[Principal | None, Depends(get_optional_principal)]
 
 
-def require_permission(permission: str) -> Callable[[Principal], Principal]:
+def require_permission(permission: str) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency: ``dependencies=[Depends(require_permission("audit.verify"))]`` -> 403 without it."""
 
-    def _check(principal: PrincipalDep) -> Principal:
+    async def _check(principal: PrincipalDep) -> Principal:  # in memory: no thread hop
         require(principal, permission)
         return principal
 

@@ -43,8 +43,17 @@ from collectguard.domain.event import CollectionEvent, ConsentFacts, History, ba
 from collectguard.errors import Conflict, NotFound
 
 __all__ = [
-    "CONNECTED", "DEBTOR_ROLES", "FAILED", "Subject", "borrower_flags", "borrower_lock", "consent_facts",
-    "history_facts", "local_time", "recipient_key_for", "stored_event",
+    "CONNECTED",
+    "DEBTOR_ROLES",
+    "FAILED",
+    "Subject",
+    "borrower_flags",
+    "borrower_lock",
+    "consent_facts",
+    "history_facts",
+    "local_time",
+    "recipient_key_for",
+    "stored_event",
 ]
 
 CONNECTED = ("connected", "ptp", "refused", "dispute", "no_contact_request")
@@ -85,8 +94,12 @@ def borrower_lock(s: Session, borrower_id: int) -> Borrower:
     Objects loaded before the lock are expired so that nothing stale is judged.
     """
     s.expire_all()
-    b = s.scalar(select(Borrower).where(Borrower.id == borrower_id).with_for_update(key_share=True)
-                 .execution_options(populate_existing=True))
+    b = s.scalar(
+        select(Borrower)
+        .where(Borrower.id == borrower_id)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
+    )
     if b is None:
         raise NotFound("no such borrower")
     return b
@@ -113,8 +126,20 @@ def recipient_key_for(channel: str, borrower: Borrower, contact: Contact | None,
 
 def borrower_flags(s: Session, borrower_id: int) -> set[str]:
     """The borrower's flags in force (``BORROWER_FLAG_KINDS``)."""
-    return set(s.scalars(select(BorrowerFlag.kind).where(BorrowerFlag.borrower_id == borrower_id,
-                                                         BorrowerFlag.cleared_at.is_(None))))
+    return set(s.scalars(_flags_statement(), {"bid": borrower_id}))
+
+
+@cache
+def _flags_statement() -> Any:
+    # Built once, the value bound: the attempt path runs it on every contact.
+    return select(BorrowerFlag.kind).where(
+        BorrowerFlag.borrower_id == bindparam("bid"), BorrowerFlag.cleared_at.is_(None)
+    )
+
+
+@cache
+def _consents_statement() -> Any:
+    return select(Consent).where(Consent.borrower_id == bindparam("bid")).order_by(Consent.given_at, Consent.id)
 
 
 def consent_facts(s: Session, *, borrower_id: int, now: dt.datetime) -> tuple[ConsentFacts, set[str]]:
@@ -122,8 +147,7 @@ def consent_facts(s: Session, *, borrower_id: int, now: dt.datetime) -> tuple[Co
 
     A kind is withdrawn when a row of it was withdrawn and none was given again since (a new row).
     """
-    rows = list(s.scalars(select(Consent).where(Consent.borrower_id == borrower_id)
-                          .order_by(Consent.given_at, Consent.id)))
+    rows = list(s.scalars(_consents_statement(), {"bid": borrower_id}))
     active = [r for r in rows if r.withdrawn_at is None and _utc(r.given_at) <= _utc(now)]
 
     def form(kind: str) -> str:
@@ -131,13 +155,19 @@ def consent_facts(s: Session, *, borrower_id: int, now: dt.datetime) -> tuple[Co
         return "separate" if "separate" in forms else "bundled" if "bundled" in forms else "none"
 
     kinds = {r.kind for r in active}
-    withdrawn = tuple(k for k in _EVENT_CONSENTS
-                      if k not in kinds and any(r.kind == k and r.withdrawn_at is not None for r in rows))
+    withdrawn = tuple(
+        k for k in _EVENT_CONSENTS if k not in kinds and any(r.kind == k and r.withdrawn_at is not None for r in rows)
+    )
     hours = [r.detail.get("hours") for r in active if r.kind == "agreed_hours" and isinstance(r.detail, dict)]
     try:
-        facts = ConsentFacts.model_validate({
-            "contact_list": form("contact_list"), "third_party_contact": form("third_party_contact"),
-            "agreed_hours": hours[-1] if hours else None, "withdrawn": withdrawn})
+        facts = ConsentFacts.model_validate(
+            {
+                "contact_list": form("contact_list"),
+                "third_party_contact": form("third_party_contact"),
+                "agreed_hours": hours[-1] if hours else None,
+                "withdrawn": withdrawn,
+            }
+        )
     except ValidationError as exc:  # written through consent_give, so only a hand-edited row gets here
         msg = exc.errors()[0]["msg"]
         raise Conflict(f"a stored consent of borrower {borrower_id} is malformed: {msg}") from exc
@@ -168,11 +198,16 @@ def _stats_statements(with_contact: bool) -> tuple[Any, Any]:
     since3 = A.local_date >= since3_from
     # Correlated on their own aliases (not on the aggregate's rows): each is one value per statement.
     num, noticed, meta = aliased(ContactAttempt), aliased(ContactAttempt), AttemptMeta
-    last_to_number = (select(num.outcome).where(num.borrower_id == bid, num.outcome.is_not(None),
-                                                num.recipient_key == phone, num.channel == "call")
-                      .order_by(num.planned_at.desc(), num.id.desc()).limit(1).scalar_subquery())
-    notice = exists().where(meta.attempt_id == noticed.id, noticed.loan_id == loan_id,
-                            meta.purpose == "validation_notice")
+    last_to_number = (
+        select(num.outcome)
+        .where(num.borrower_id == bid, num.outcome.is_not(None), num.recipient_key == phone, num.channel == "call")
+        .order_by(num.planned_at.desc(), num.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    notice = exists().where(
+        meta.attempt_id == noticed.id, noticed.loan_id == loan_id, meta.purpose == "validation_notice"
+    )
     stats = select(
         _n(and_(person, today, call, connected)),
         _n(and_(today, A.channel == channel, A.recipient_key == key)),
@@ -183,50 +218,93 @@ def _stats_statements(with_contact: bool) -> tuple[Any, Any]:
         func.max(case((and_(debt_calls, connected, A.local_date <= day), A.local_date))),
         _n(A.contact_id == bindparam("cid")) if with_contact else literal(0),
         func.min(case((and_(A.loan_id == loan_id, to_borrower), A.local_date))),
-        last_to_number, notice,
+        last_to_number,
+        notice,
     ).where(A.borrower_id == bid)
-    outcomes = (select(A.outcome).where(A.borrower_id == bid, A.outcome.is_not(None), to_borrower)
-                .order_by(A.planned_at.desc(), A.id.desc()).limit(200))
+    outcomes = (
+        select(A.outcome)
+        .where(A.borrower_id == bid, A.outcome.is_not(None), to_borrower)
+        .order_by(A.planned_at.desc(), A.id.desc())
+        .limit(200)
+    )
     return stats, outcomes
 
 
-def _attempt_stats(s: Session, *, subject: Subject, channel: str, key: str,
-                   day: dt.date) -> tuple[History, dict[str, Any]]:
+def _attempt_stats(
+    s: Session, *, subject: Subject, channel: str, key: str, day: dt.date
+) -> tuple[History, dict[str, Any]]:
     """History counters and the debt's communication facts, in two statements over the attempts."""
     b, loan, contact = subject.borrower, subject.loan, subject.contact
     stats, recent = _stats_statements(contact is not None)
-    params: dict[str, Any] = {"day": day, "channel": channel, "key": key, "bid": b.id, "loan_id": loan.id,
-                              "phone": b.phone_hmac, "week_from": day - dt.timedelta(days=6),
-                              "since3_from": day - dt.timedelta(days=3)}
+    params: dict[str, Any] = {
+        "day": day,
+        "channel": channel,
+        "key": key,
+        "bid": b.id,
+        "loan_id": loan.id,
+        "phone": b.phone_hmac,
+        "week_from": day - dt.timedelta(days=6),
+        "since3_from": day - dt.timedelta(days=3),
+    }
     if contact is not None:
         params["cid"] = contact.id
-    (connected_today, same_number, messages, calls_7d, tried_days, answered, last_conv, prior, first,
-     last_number_outcome, notice_sent) = s.execute(stats, params).one()
+    (
+        connected_today,
+        same_number,
+        messages,
+        calls_7d,
+        tried_days,
+        answered,
+        last_conv,
+        prior,
+        first,
+        last_number_outcome,
+        notice_sent,
+    ) = s.execute(stats, params).one()
     outcomes = list(s.scalars(recent, {"bid": b.id}))
     failed = next((i for i, o in enumerate(outcomes) if o not in FAILED), len(outcomes))
-    unreachable = (b.status in ("deceased", "incapacitated") or last_number_outcome == "invalid_number"
-                   or (tried_days >= 3 and answered == 0))
-    history = History(connected_calls_today=int(connected_today), attempts_today_same_method=int(same_number),
-                      consecutive_failed_attempts=failed, borrower_unreachable=unreachable,
-                      calls_7d=int(calls_7d), last_conversation_at=_date(last_conv),
-                      prior_contacts_with_recipient=int(prior), messages_today=int(messages))
+    unreachable = (
+        b.status in ("deceased", "incapacitated")
+        or last_number_outcome == "invalid_number"
+        or (tried_days >= 3 and answered == 0)
+    )
+    history = History(
+        connected_calls_today=int(connected_today),
+        attempts_today_same_method=int(same_number),
+        consecutive_failed_attempts=failed,
+        borrower_unreachable=unreachable,
+        calls_7d=int(calls_7d),
+        last_conversation_at=_date(last_conv),
+        prior_contacts_with_recipient=int(prior),
+        messages_today=int(messages),
+    )
     return history, {"validation_notice_sent": bool(notice_sent), "first_communication_at": _date(first)}
 
 
-def _collector(s: Session, subject: Subject, *, day: dt.date, given: set[str], visitors: int | None,
-               opt_out: bool) -> dict[str, Any]:
+def _collector(
+    s: Session, subject: Subject, *, day: dt.date, given: set[str], visitors: int | None, opt_out: bool
+) -> dict[str, Any]:
     agency = subject.agency_tenant_id
-    out: dict[str, Any] = {"kind": "agency" if agency is not None else "lender", "visitors": visitors,
-                           "opt_out_included": opt_out}
+    out: dict[str, Any] = {
+        "kind": "agency" if agency is not None else "lender",
+        "visitors": visitors,
+        "opt_out_included": opt_out,
+    }
     if agency is not None:
-        contract = exists().where(AgencyContract.lender_tenant_id == subject.loan.tenant_id,
-                                  AgencyContract.agency_tenant_id == agency, AgencyContract.active.is_(True),
-                                  AgencyContract.processing_contract.is_(True))
+        contract = exists().where(
+            AgencyContract.lender_tenant_id == subject.loan.tenant_id,
+            AgencyContract.agency_tenant_id == agency,
+            AgencyContract.active.is_(True),
+            AgencyContract.processing_contract.is_(True),
+        )
         out["processing_contract"] = bool(s.scalar(select(contract)))
         # A notice in the consent ledger, or the day the lender recorded telling the borrower (ledger API).
-        told = exists().where(CaseAssignment.case_id == (subject.case.id if subject.case else -1),
-                              CaseAssignment.agency_tenant_id == agency, CaseAssignment.ended_on.is_(None),
-                              CaseAssignment.borrower_notified_on <= day)
+        told = exists().where(
+            CaseAssignment.case_id == (subject.case.id if subject.case else -1),
+            CaseAssignment.agency_tenant_id == agency,
+            CaseAssignment.ended_on.is_(None),
+            CaseAssignment.borrower_notified_on <= day,
+        )
         out["outsourcing_notified"] = "outsourcing_notice" in given or bool(s.scalar(select(told)))
     return out
 
@@ -234,23 +312,40 @@ def _collector(s: Session, subject: Subject, *, day: dt.date, given: set[str], v
 def _debt(subject: Subject, comms: dict[str, Any]) -> dict[str, Any]:
     loan, case_ = subject.loan, subject.case
     disputed = case_ is not None and case_.paused_reason == "dispute"
-    return {"days_past_due": loan.dpd, "annual_rate": loan.apr if loan.apr is not None else loan.annual_rate,
-            "lender_type": loan.lender_type, "lpr_at_signing": loan.lpr_at_signing,
-            "status": "disputed" if disputed else loan.debt_status, **comms}
+    return {
+        "days_past_due": loan.dpd,
+        "annual_rate": loan.apr if loan.apr is not None else loan.annual_rate,
+        "lender_type": loan.lender_type,
+        "lpr_at_signing": loan.lpr_at_signing,
+        "status": "disputed" if disputed else loan.debt_status,
+        **comms,
+    }
 
 
-def stored_event(s: Session, *, subject: Subject, channel: str, when: dt.datetime, now: dt.datetime,
-                 purpose: str = "collect", message: str | None = None, conduct: Sequence[str] = (),
-                 discloses: Sequence[str] = (), visitors: int | None = None,
-                 opt_out_included: bool = False) -> CollectionEvent:
+def stored_event(
+    s: Session,
+    *,
+    subject: Subject,
+    channel: str,
+    when: dt.datetime,
+    now: dt.datetime,
+    purpose: str = "collect",
+    message: str | None = None,
+    conduct: Sequence[str] = (),
+    discloses: Sequence[str] = (),
+    visitors: int | None = None,
+    opt_out_included: bool = False,
+) -> CollectionEvent:
     """The event for a planned contact, its facts read from the store (call under ``borrower_lock``)."""
     b, contact, role = subject.borrower, subject.contact, subject.role
     local = local_time(b, when)
     consents, given = consent_facts(s, borrower_id=b.id, now=now)
     flags = borrower_flags(s, b.id)
     recipient = {
-        "role": role, "source": contact.source if contact is not None else None,
-        "no_contact_requested": contact.no_contact_requested if contact is not None
+        "role": role,
+        "source": contact.source if contact is not None else None,
+        "no_contact_requested": contact.no_contact_requested
+        if contact is not None
         else role == "borrower" and "no_contact_request" in flags,
         # US 1692c(a)(2), 1692b(6): once represented, only the attorney may be contacted, whoever answers.
         "represented_by_attorney": "represented_by_attorney" in flags,
@@ -259,19 +354,27 @@ def stored_event(s: Session, *, subject: Subject, channel: str, when: dt.datetim
     key = recipient_key_for(channel, b, contact, role)
     history, comms = _attempt_stats(s, subject=subject, channel=channel, key=key, day=local.date())
     try:
-        event = CollectionEvent.model_validate({
-            "jurisdiction": b.jurisdiction, "channel": channel, "time": local, "purpose": purpose,
-            "recipient": recipient, "message": message, "discloses": tuple(discloses),
-            "conduct": tuple(conduct), "consent": consents,
-            "history": history,
-            "collector": _collector(s, subject, day=local.date(), given=given, visitors=visitors,
-                                    opt_out=opt_out_included),
-            "debt": _debt(subject, comms),
-        })
+        event = CollectionEvent.model_validate(
+            {
+                "jurisdiction": b.jurisdiction,
+                "channel": channel,
+                "time": local,
+                "purpose": purpose,
+                "recipient": recipient,
+                "message": message,
+                "discloses": tuple(discloses),
+                "conduct": tuple(conduct),
+                "consent": consents,
+                "history": history,
+                "collector": _collector(
+                    s, subject, day=local.date(), given=given, visitors=visitors, opt_out=opt_out_included
+                ),
+                "debt": _debt(subject, comms),
+            }
+        )
     except ValidationError as exc:
         raise bad_input_from(exc) from None
     # An active stop (停催) for the case or this number turns into facts the guard denies on.
     from collectguard.services.stops import stop_apply
 
-    return stop_apply(s, event, case_id=subject.case.id if subject.case else None, borrower_id=b.id,
-                      contact_key=key)
+    return stop_apply(s, event, case_id=subject.case.id if subject.case else None, borrower_id=b.id, contact_key=key)
