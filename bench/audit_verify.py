@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/audit_verify.py [--records 1000000] [--chains 1] [--workers N]
                                            [--backend sqlite|postgres|all] [--serial/--no-serial]
+                                           [--accelerator/--no-accelerator] [--exact] [--stages]
 
 SQLite always (a temporary file); PostgreSQL too when COLLECTGUARD_TEST_POSTGRES_URL is set (a
 temporary database, dropped afterwards). Records get correct hashes from ``audit_proof.record_hash``
@@ -12,6 +13,13 @@ For each backend and worker count the output gives the wall-clock rate and the C
 ``verifier`` is this process plus its worker processes, ``postgres`` the server processes serving
 the bench database (read from /proc while the run lasts). On a shared machine the wall clock
 depends on what else runs; ``records_per_cpu_second`` does not, much.
+
+``--no-accelerator`` measures the exact walk alone (``audit_verify.FAST = False``); ``--exact``
+adds such a run after the accelerated ones. ``--stages`` adds the accelerator's cost split for one
+worker over the whole chain, measured in a separate process (on SQLite the accelerator must never
+run in a process that has the file open through ``sqlite3``): ``read`` (the rows into polars
+DataFrames through ADBC), ``sha256`` (the payload digests and a record-hash-sized SHA-256 per row,
+alone), ``check`` (everything ``_first_bad`` does, the hashing included).
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ import json
 import os
 import resource
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import threading
@@ -36,6 +45,8 @@ from sqlalchemy.engine import make_url
 from collectguard.adapters.crypto import PiiCipher
 from collectguard.adapters.db.engine import make_engine, normalise_url, session_factory, upgrade
 from collectguard.bootstrap import Container
+from collectguard.services import audit_verify as av
+from collectguard.services import audit_verify_fast
 from collectguard.services.audit import CHECKPOINT_EVERY
 from collectguard.services.audit_proof import GENESIS, canonical_json, hash_time, payload_digest, record_hash
 from collectguard.services.audit_signing import audit_signer
@@ -66,9 +77,7 @@ def records(settings: Settings, n: int, chains: int) -> Any:
             days[day] = (T0 + dt.timedelta(days=day)).date().isoformat()
         clock = f"{secs // 3600:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}.{ms * 1000:06d}"
         # canonical_json of {"borrower_id", "channel", "verdict", "message", "attempt"}, written out (checked below)
-        payload = (
-            f'{{"attempt":{seq},"borrower_id":{i % 5000},"channel":"call","message":"{msg}","verdict":"allow"}}'
-        )
+        payload = f'{{"attempt":{seq},"borrower_id":{i % 5000},"channel":"call","message":"{msg}","verdict":"allow"}}'
         if i == 0:
             assert payload == canonical_json(
                 {"borrower_id": 0, "channel": "call", "verdict": "allow", "message": msg, "attempt": 1}
@@ -206,6 +215,7 @@ def measure(c: Container, workers: int, pg_url: str | None) -> dict[str, Any]:
     total = sum(cpu.values())
     return {
         "workers": workers,
+        "accelerator": av.FAST and audit_verify_fast.source(c.engine) is not None,
         "records": report["records"],
         "seconds": report["seconds"],
         "records_per_second": report["records_per_second"],
@@ -230,13 +240,58 @@ def run(url: str, backend: str, args: argparse.Namespace) -> dict[str, Any]:
     )
     pg_url = normalise_url(url) if backend == "postgres" else None
     audit_verify_report(c, workers=1, chain="none")  # warm up imports and the signer outside the timing
+    av.FAST = args.accelerator
     runs = [measure(c, 1, pg_url)] if args.serial else []
     workers = args.workers or os.cpu_count() or 1
     if workers > 1 or not args.serial:
         runs.append(measure(c, workers, pg_url))
+    if args.exact and args.accelerator:
+        av.FAST = False
+        runs.append(measure(c, workers, pg_url))
+        av.FAST = True
+    out = {
+        "backend": backend,
+        "records": args.records,
+        "chains": args.chains,
+        "fill_seconds": round(fill_s, 1),
+        "runs": runs,
+    }
+    src = audit_verify_fast.source(engine)
+    if args.stages and src is not None:
+        chain = "t1" if args.chains == 1 else "t1.s00"
+        cmd = [sys.executable, __file__, "--stages-of", src[0], src[1], chain, str(args.records // args.chains)]
+        out["stages"] = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
     engine.dispose()
-    return {"backend": backend, "records": args.records, "chains": args.chains, "fill_seconds": round(fill_s, 1),
-            "runs": runs}
+    return out
+
+
+def stages(backend: str, dsn: str, chain: str, n: int) -> dict[str, Any]:
+    """CPU and wall seconds of the accelerator's stages over seq 1..n of one chain, in this process."""
+    import polars as pl
+    import polars_hash  # noqa: F401 - registers the .chash namespace
+
+    def clock() -> tuple[float, float]:
+        return time.perf_counter(), time.process_time()
+
+    out: dict[str, Any] = {"polars_threads": pl.thread_pool_size(), "load_average_1m": round(os.getloadavg()[0], 2)}
+    t = clock()
+    dfs = list(audit_verify_fast._chunks(backend, dsn, chain, 1, n))
+    t, out["read"] = clock(), _since(t)
+    c = pl.col
+    body = pl.concat_str([c("prev_hash"), c("hash"), c("hash"), c("actor"), c("action"), c("subject"), c("time")])
+    for df in dfs:
+        df.select(c("payload").chash.sha2_256(), body.chash.sha2_256().alias("h"))
+    t, out["sha256"] = clock(), _since(t)
+    expected, prev = 1, GENESIS
+    for df in dfs:
+        assert audit_verify_fast._first_bad(df, chain, expected, prev, {}, sqlite=backend == "sqlite") is None
+        expected, prev = expected + df.height, df["hash"][-1]
+    out["check"] = _since(t)
+    return out
+
+
+def _since(t: tuple[float, float]) -> dict[str, float]:
+    return {"wall": round(time.perf_counter() - t[0], 2), "cpu": round(time.process_time() - t[1], 2)}
 
 
 def main() -> None:
@@ -246,7 +301,20 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=None, help="parallel run's workers (default: one per CPU)")
     ap.add_argument("--backend", choices=["sqlite", "postgres", "all"], default="all")
     ap.add_argument("--serial", action=argparse.BooleanOptionalAction, default=True, help="also a 1-worker run")
+    ap.add_argument(
+        "--accelerator",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the columnar accelerator (audit_verify_fast); --no-accelerator: the exact walk alone",
+    )
+    ap.add_argument("--exact", action="store_true", help="also a run of the exact walk alone")
+    ap.add_argument("--stages", action="store_true", help="also the accelerator's per-stage cost split")
+    ap.add_argument("--stages-of", nargs=4, help=argparse.SUPPRESS)  # internal: the --stages subprocess
     args = ap.parse_args()
+    if args.stages_of:
+        backend, dsn, chain, n = args.stages_of
+        json.dump(stages(backend, dsn, chain, int(n)), sys.stdout)
+        return
     results = []
     if args.backend in ("sqlite", "all"):
         with tempfile.TemporaryDirectory() as tmp:
