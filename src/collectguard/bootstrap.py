@@ -72,7 +72,7 @@ def pii_cipher(settings: Settings) -> PiiCipher:
 def build(settings: Settings | None = None, *, migrate: bool = True) -> Container:
     """Build the container; with ``migrate`` the database is created or upgraded to the latest schema."""
     settings = settings or Settings()
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, pool_size=settings.db_pool_size, ping_idle_s=settings.db_ping_idle_s)
     if migrate:
         upgrade(engine)
     elif not is_initialised(engine):

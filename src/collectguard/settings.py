@@ -31,6 +31,21 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL. Default: an SQLite file collectguard.db in the working directory; "
         "PostgreSQL as postgresql+psycopg://user@host:5432/db",
     )
+    db_pool_size: int = Field(
+        16,
+        ge=1,
+        le=200,
+        description="PostgreSQL connections each process keeps open and reuses; the API caps its worker "
+        "threads at this number so that no request needs a connection beyond the pool (one opened and closed "
+        "per request costs the server more CPU than the request). Keep workers x (pool + 4) under the "
+        "server's max_connections",
+    )
+    db_ping_idle_s: float = Field(
+        10.0,
+        ge=0,
+        description="A pooled PostgreSQL connection idle for longer than this is tested (SELECT 1) before "
+        "use and replaced when dead (server restarted, firewall timeout); 0 tests on every use",
+    )
     secret_key: str = Field(DEV_SECRET, description="Signs sessions, CSRF tokens and links")
     pii_key: str = Field(
         "",

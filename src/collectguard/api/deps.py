@@ -196,6 +196,25 @@ def _bearer(request: Request) -> str | None:
     return value.strip() if scheme.lower() == "bearer" else ""
 
 
+def _principal_of(c: Container, token: str) -> Principal | None:
+    """The token's principal, read now: a revoked or expired token is refused on its next request.
+
+    On PostgreSQL the look-up is one statement on an autocommit connection: no BEGIN and no COMMIT,
+    two round trips fewer on every API request, and nothing that a transaction would add (one
+    read-only statement sees one snapshot either way). A database error propagates as in a unit
+    of work (503, never an allow). Tests bind the container to one connection: a unit of work there.
+    """
+    if c.connection is not None or c.settings.is_sqlite:
+        with c.uow(write=False) as s:
+            return principal_from_token(s, token=token, now=c.clock())
+    with c.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        session = c.sessions(bind=conn)
+        try:
+            return principal_from_token(session, token=token, now=c.clock())
+        finally:
+            session.close()
+
+
 def _resolve(request: Request) -> Principal | None:
     """Look the caller up once per request (cached on ``request.state``); blocking, database."""
     cached = getattr(request.state, "principal", _UNSET)
@@ -205,9 +224,7 @@ def _resolve(request: Request) -> Principal | None:
     token = bearer if bearer is not None else session_token(request)
     principal = None
     if token:
-        c = get_container(request)
-        with c.uow(write=False) as s:
-            principal = principal_from_token(s, token=token, now=c.clock())
+        principal = _principal_of(get_container(request), token)
     request.state.principal = principal
     request.state.via_cookie = principal is not None and bearer is None
     return principal

@@ -139,7 +139,14 @@ def _flags_statement() -> Any:
 
 @cache
 def _consents_statement() -> Any:
-    return select(Consent).where(Consent.borrower_id == bindparam("bid")).order_by(Consent.given_at, Consent.id)
+    # Columns, not entities: the judgement reads five of them, and loading ORM objects (identity map,
+    # every column) cost more CPU than the statement on the attempt path.
+    C = Consent
+    return (
+        select(C.kind, C.form, C.given_at, C.withdrawn_at, C.detail)
+        .where(C.borrower_id == bindparam("bid"))
+        .order_by(C.given_at, C.id)
+    )
 
 
 def consent_facts(s: Session, *, borrower_id: int, now: dt.datetime) -> tuple[ConsentFacts, set[str]]:
@@ -147,7 +154,7 @@ def consent_facts(s: Session, *, borrower_id: int, now: dt.datetime) -> tuple[Co
 
     A kind is withdrawn when a row of it was withdrawn and none was given again since (a new row).
     """
-    rows = list(s.scalars(_consents_statement(), {"bid": borrower_id}))
+    rows = list(s.execute(_consents_statement(), {"bid": borrower_id}))
     active = [r for r in rows if r.withdrawn_at is None and _utc(r.given_at) <= _utc(now)]
 
     def form(kind: str) -> str:
@@ -184,9 +191,16 @@ def history_facts(s: Session, *, subject: Subject, channel: str, key: str, day: 
 
 
 @cache
-def _stats_statements(with_contact: bool) -> tuple[Any, Any]:
+def _stats_statements(
+    with_contact: bool, hot: bool = False, stop_case: bool = False, stop_number: bool = False
+) -> tuple[Any, Any]:
     """The two statements of ``_attempt_stats``, built once: values are bound, never baked in
-    (building the expression tree per request cost more CPU than the database's work)."""
+    (building the expression tree per request cost more CPU than the database's work).
+
+    The first also carries, as subqueries, what the attempt path used to read in three more
+    statements (``_hot_statement``): the flags in force, the failed-call streak and the scope of an
+    active stop, when ``hot``. ``stop_case``/``stop_number``: which stops can apply (``stops.stop_active``).
+    """
     day, channel, key = bindparam("day", type_=Date), bindparam("channel"), bindparam("key")
     bid, loan_id, phone = bindparam("bid"), bindparam("loan_id"), bindparam("phone")
     week_from, since3_from = bindparam("week_from", type_=Date), bindparam("since3_from", type_=Date)
@@ -227,15 +241,56 @@ def _stats_statements(with_contact: bool) -> tuple[Any, Any]:
         .order_by(A.planned_at.desc(), A.id.desc())
         .limit(200)
     )
-    return stats, outcomes
+    return (stats.add_columns(*_hot_columns(stop_case, stop_number)) if hot else stats), outcomes
+
+
+def _hot_columns(stop_case: bool, stop_number: bool) -> tuple[Any, Any, Any]:
+    """Flags, failed streak and stop scope as scalar subqueries of the counters' aggregate.
+
+    One statement instead of four on the attempt path: each statement costs a round trip and, more,
+    the driver's and SQLAlchemy's CPU per execution. Portable SQL (SQLite 3.25+ for the window).
+    """
+    from collectguard.services.stops import stop_statement  # stops imports this module
+
+    bid: Any = bindparam("bid")
+    flags = (
+        select(func.aggregate_strings(BorrowerFlag.kind, ","))
+        .where(BorrowerFlag.borrower_id == bid, BorrowerFlag.cleared_at.is_(None))
+        .scalar_subquery()
+    )
+    # The failed streak: the newest outcomes to the borrower (at most 200, as ``outcomes`` reads)
+    # before the first one that is not a failure. ``answered`` counts non-failures from the newest
+    # down; the streak is the rows where it is still 0. The window runs before the LIMIT, over the
+    # borrower's recorded outcomes only.
+    r = aliased(ContactAttempt)
+    newest_first = (r.planned_at.desc(), r.id.desc())
+    answered = func.sum(case((r.outcome.in_(FAILED), 0), else_=1)).over(order_by=newest_first)
+    recent = (
+        select(answered.label("answered"))
+        .where(r.borrower_id == bid, r.outcome.is_not(None), r.contact_id.is_(None), r.recipient_role == "borrower")
+        .order_by(*newest_first)
+        .limit(200)
+        .subquery()
+    )
+    streak = select(func.count()).select_from(recent).where(recent.c.answered == 0).scalar_subquery()
+    stop: Any = literal(None)
+    if stop_case or stop_number:
+        stop = stop_statement(stop_case, stop_number, scope_only=True).scalar_subquery()
+    return flags, streak, stop
 
 
 def _attempt_stats(
-    s: Session, *, subject: Subject, channel: str, key: str, day: dt.date
+    s: Session, *, subject: Subject, channel: str, key: str, day: dt.date, hot: bool = False
 ) -> tuple[History, dict[str, Any]]:
-    """History counters and the debt's communication facts, in two statements over the attempts."""
+    """History counters and the debt's communication facts, in two statements over the attempts.
+
+    ``hot`` (the attempt path): one statement, which also returns the flags in force and the scope
+    of an active stop (in ``comms`` as ``_flags`` and ``_stop``; see ``_hot_columns``).
+    """
     b, loan, contact = subject.borrower, subject.loan, subject.contact
-    stats, recent = _stats_statements(contact is not None)
+    stop_case = hot and subject.case is not None
+    stop_number = hot and bool(key)
+    stats, recent = _stats_statements(contact is not None, hot, stop_case, stop_number)
     params: dict[str, Any] = {
         "day": day,
         "channel": channel,
@@ -248,6 +303,10 @@ def _attempt_stats(
     }
     if contact is not None:
         params["cid"] = contact.id
+    if hot:
+        params.update(case_id=subject.case.id if subject.case else None, borrower_id=b.id, contact_key=key)
+    row = tuple(s.execute(stats, params).one())
+    flags, streak, stop = row[11:] if hot else (None, 0, None)
     (
         connected_today,
         same_number,
@@ -260,9 +319,12 @@ def _attempt_stats(
         first,
         last_number_outcome,
         notice_sent,
-    ) = s.execute(stats, params).one()
-    outcomes = list(s.scalars(recent, {"bid": b.id}))
-    failed = next((i for i, o in enumerate(outcomes) if o not in FAILED), len(outcomes))
+    ) = row[:11]
+    if hot:
+        failed = int(streak)
+    else:
+        outcomes = list(s.scalars(recent, {"bid": b.id}))
+        failed = next((i for i, o in enumerate(outcomes) if o not in FAILED), len(outcomes))
     unreachable = (
         b.status in ("deceased", "incapacitated")
         or last_number_outcome == "invalid_number"
@@ -278,7 +340,10 @@ def _attempt_stats(
         prior_contacts_with_recipient=int(prior),
         messages_today=int(messages),
     )
-    return history, {"validation_notice_sent": bool(notice_sent), "first_communication_at": _date(first)}
+    comms: dict[str, Any] = {"validation_notice_sent": bool(notice_sent), "first_communication_at": _date(first)}
+    if hot:
+        comms.update(_flags=set(flags.split(",")) if flags else set(), _stop=stop)
+    return history, comms
 
 
 def _collector(
@@ -340,7 +405,10 @@ def stored_event(
     b, contact, role = subject.borrower, subject.contact, subject.role
     local = local_time(b, when)
     consents, given = consent_facts(s, borrower_id=b.id, now=now)
-    flags = borrower_flags(s, b.id)
+    key = recipient_key_for(channel, b, contact, role)
+    # One statement: the counters, the flags in force, the failed streak and an active stop.
+    history, comms = _attempt_stats(s, subject=subject, channel=channel, key=key, day=local.date(), hot=True)
+    flags, stop = comms.pop("_flags"), comms.pop("_stop")
     recipient = {
         "role": role,
         "source": contact.source if contact is not None else None,
@@ -351,8 +419,6 @@ def stored_event(
         "represented_by_attorney": "represented_by_attorney" in flags,
         "employer_prohibits": role == "borrower" and "employer_prohibits" in flags,
     }
-    key = recipient_key_for(channel, b, contact, role)
-    history, comms = _attempt_stats(s, subject=subject, channel=channel, key=key, day=local.date())
     try:
         event = CollectionEvent.model_validate(
             {
@@ -375,6 +441,6 @@ def stored_event(
     except ValidationError as exc:
         raise bad_input_from(exc) from None
     # An active stop (停催) for the case or this number turns into facts the guard denies on.
-    from collectguard.services.stops import stop_apply
+    from collectguard.services.stops import stop_facts
 
-    return stop_apply(s, event, case_id=subject.case.id if subject.case else None, borrower_id=b.id, contact_key=key)
+    return stop_facts(event, stop)

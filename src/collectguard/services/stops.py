@@ -172,11 +172,13 @@ def stop_active(session: Session, *, case_id: int | None, contact_key: str | Non
     if not (by_case or by_number):
         return None
     params = {"day": day, "case_id": case_id, "borrower_id": borrower_id, "contact_key": contact_key}
-    return session.scalar(_stop_statement(by_case, by_number), params)
+    return session.scalar(stop_statement(by_case, by_number), params)
 
 
 @cache
-def _stop_statement(by_case: bool, by_number: bool) -> Any:
+def stop_statement(by_case: bool, by_number: bool, *, scope_only: bool = False) -> Any:
+    """The active stop (binds ``day``, ``case_id``, ``borrower_id``, ``contact_key``); ``scope_only``:
+    just its scope, for the attempt path's one fact statement (``facts._hot_columns``)."""
     # Built once per shape, values bound (the attempt path runs it on every contact).
     S, day = CollectionStop, bindparam("day", type_=Date)
     which = []
@@ -185,8 +187,9 @@ def _stop_statement(by_case: bool, by_number: bool) -> Any:
     if by_number:
         which.append(and_(S.scope == "number", S.borrower_id == bindparam("borrower_id"),
                           S.contact_key == bindparam("contact_key")))
-    return (select(S).where(or_(*which), S.lifted_at.is_(None), S.starts_on <= day,
-                            or_(S.ends_on.is_(None), S.ends_on >= day)).order_by(S.id).limit(1))
+    return (select(S.scope if scope_only else S).where(or_(*which), S.lifted_at.is_(None), S.starts_on <= day,
+                                                       or_(S.ends_on.is_(None), S.ends_on >= day))
+            .order_by(S.id).limit(1))
 
 
 def stop_apply(session: Session, event: CollectionEvent, *, case_id: int | None, borrower_id: int,
@@ -198,12 +201,17 @@ def stop_apply(session: Session, event: CollectionEvent, *, case_id: int | None,
     """
     stop = stop_active(session, case_id=case_id, contact_key=contact_key, at=event.time.date(),
                        borrower_id=borrower_id)
-    if stop is None:
+    return stop_facts(event, stop.scope if stop is not None else None)
+
+
+def stop_facts(event: CollectionEvent, scope: str | None) -> CollectionEvent:
+    """``event`` with the facts a stop of ``scope`` implies (``None``: no stop, unchanged)."""
+    if scope is None:
         return event
     update_: dict[str, Any] = {}
     if event.debt.status == "valid":
         update_["debt"] = event.debt.model_copy(update={"status": "disputed"})
-    if stop.scope == "number" or event.recipient.role not in ("borrower", "guarantor"):
+    if scope == "number" or event.recipient.role not in ("borrower", "guarantor"):
         update_["recipient"] = event.recipient.model_copy(update={"no_contact_requested": True})
     return event.model_copy(update=update_)
 
