@@ -326,6 +326,8 @@ def child_run(url: str, as_of: dt.date) -> dict[str, Any]:
         "peak_rss_mb": _peak_mb(),
         "stage_seconds": {k: v["seconds"] for k, v in stages["stages"].items()},
         "loans_rederived": stages["stages"]["positions"].get("rederived"),
+        "loans_derived_in_full": stages["stages"]["positions"].get("derived"),
+        "positions_mode": stages["stages"]["positions"].get("mode"),
         "summary": {
             k: summary[k] for k in ("loans", "buckets", "cases_opened", "cases_closed", "queue", "queue_denied")
         },
@@ -386,10 +388,17 @@ def main() -> None:
     ap.add_argument("--backend", choices=("sqlite", "postgres", "duckdb"), default="sqlite")
     ap.add_argument("--pg-url", default=os.environ.get("COLLECTGUARD_TEST_POSTGRES_URL"))
     ap.add_argument("--no-duckdb", action="store_true", help="skip the DuckDB baseline")
-    ap.add_argument("--sqlite-file", type=Path, help="keep the generated SQLite portfolio here and reuse it "
-                    "(each measurement runs on a fresh copy; generation is skipped when the file exists)")
-    ap.add_argument("--pg-template", help="keep the generated PostgreSQL portfolio in this database and reuse "
-                    "it (each measurement runs on a copy made with CREATE DATABASE … TEMPLATE)")
+    ap.add_argument(
+        "--sqlite-file",
+        type=Path,
+        help="keep the generated SQLite portfolio here and reuse it "
+        "(each measurement runs on a fresh copy; generation is skipped when the file exists)",
+    )
+    ap.add_argument(
+        "--pg-template",
+        help="keep the generated PostgreSQL portfolio in this database and reuse "
+        "it (each measurement runs on a copy made with CREATE DATABASE … TEMPLATE)",
+    )
     ap.add_argument("--child-run", nargs=2, metavar=("URL", "AS_OF"), help=argparse.SUPPRESS)
     ap.add_argument("--child-duckdb", type=int, help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -481,8 +490,15 @@ def _database(backend: str, pg_url: str | None, template: str | None = None, n: 
             exists = conn.exec_driver_sql("SELECT 1 FROM pg_database WHERE datname = %s", (template,)).first()
             if not exists:
                 conn.exec_driver_sql(f'CREATE DATABASE "{template}"')
+        kept = base.set(database=template).render_as_string(hide_password=False)
         if not exists:
-            generate(base.set(database=template).render_as_string(hide_password=False), n)
+            generate(kept, n)
+        else:  # a migration added since the template was generated applies to it (and so to each copy)
+            from collectguard.adapters.db.engine import make_engine, upgrade
+
+            engine = make_engine(kept)
+            upgrade(engine)
+            engine.dispose()
         with admin.connect() as conn:
             conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     else:

@@ -2,8 +2,9 @@
 
 Stages, each one transaction that records itself as done in the ``daily_run`` row of its date:
 
-    positions  DPD, bucket, outstanding and overdue of every loan (set-based SQL, in id chunks),
-               a ``bucket_history`` row for each loan whose bucket changed
+    positions  DPD, bucket, outstanding and overdue of every loan (set-based SQL, in id chunks;
+               on PostgreSQL after the first run only the loans that can have moved:
+               services/daily_pg.py), a ``bucket_history`` row for each loan whose bucket changed
     cases      close cured / paid cases, follow open ones, open one per loan past due
     assign     hand unassigned open cases to collectors and agencies by capacity
     outcomes   settle promises to pay and payment plans
@@ -35,6 +36,7 @@ from collectguard.domain.delinquency import DEFAULT_BUCKETS, BucketScheme
 from collectguard.errors import Conflict
 from collectguard.services import daily_sql as q
 from collectguard.services.audit import audit_append
+from collectguard.services.daily_pg import EVENTS_KEY, positions_pg
 
 STAGES = ("costs", "positions", "cases", "assign", "outcomes", "queue")
 _OWN_BARS = ("costs", "positions", "cases", "queue")  # stages that report their own progress
@@ -55,10 +57,17 @@ def daily_default_as_of(c: Container) -> dt.date:
     return c.clock().astimezone(HOME_ZONE).date()
 
 
-def daily_run(c: Container, *, as_of: dt.date | None = None, force: bool = False,
-              progress: Progress | None = None, stage_hook: StageHook | None = None,
-              buckets: BucketScheme = DEFAULT_BUCKETS, guard: Any = None,
-              chunk: int | None = None) -> dict[str, Any]:
+def daily_run(
+    c: Container,
+    *,
+    as_of: dt.date | None = None,
+    force: bool = False,
+    progress: Progress | None = None,
+    stage_hook: StageHook | None = None,
+    buckets: BucketScheme = DEFAULT_BUCKETS,
+    guard: Any = None,
+    chunk: int | None = None,
+) -> dict[str, Any]:
     """Run (or finish, or with ``force`` recompute) the daily run for ``as_of``; return its summary.
 
     ``stage_hook(name)`` is called inside each stage's transaction after its work and before its
@@ -113,8 +122,10 @@ def _begin(c: Container, d: dt.date, *, force: bool) -> dict[str, Any] | None:
     with c.uow() as s:
         latest = s.scalar(select(func.max(DailyRun.as_of)))
         if latest is not None and latest > d:
-            raise Conflict(f"the daily run for {latest.isoformat()} exists; runs go forward in time, "
-                           f"so {d.isoformat()} cannot be run now")
+            raise Conflict(
+                f"the daily run for {latest.isoformat()} exists; runs go forward in time, "
+                f"so {d.isoformat()} cannot be run now"
+            )
         run = _run_row(s, d)
         now = c.clock()
         if run is None:
@@ -127,8 +138,14 @@ def _begin(c: Container, d: dt.date, *, force: bool) -> dict[str, Any] | None:
     return None
 
 
-def _stage(c: Container, d: dt.date, name: str, fn: Callable[[Session], dict[str, Any]],
-           hook: StageHook | None, start: Progress) -> None:
+def _stage(
+    c: Container,
+    d: dt.date,
+    name: str,
+    fn: Callable[[Session], dict[str, Any]],
+    hook: StageHook | None,
+    start: Progress,
+) -> None:
     with c.uow() as s:
         run = _run_row(s, d)
         assert run is not None
@@ -157,8 +174,15 @@ def _finish(c: Container, d: dt.date) -> dict[str, Any]:
         stages = (run.summary or {})["stages"]
         out = _public(d, {"stages": stages})
         run.summary = {**out, "stages": stages}
-        audit_append(s, tenant_id=None, actor="system:daily", action="daily.run", subject=f"daily_run:{d}",
-                     payload={k: v for k, v in out.items() if k != "seconds"}, now=c.clock())
+        audit_append(
+            s,
+            tenant_id=None,
+            actor="system:daily",
+            action="daily.run",
+            subject=f"daily_run:{d}",
+            payload={k: v for k, v in out.items() if k != "seconds"},
+            now=c.clock(),
+        )
         return out
 
 
@@ -184,13 +208,19 @@ def _public(d: dt.date, summary: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _positions(s: Session, d: dt.date, scheme: BucketScheme, start: Progress,
-               chunk: int | None, *, full: bool = False) -> dict[str, Any]:
+def _positions(
+    s: Session, d: dt.date, scheme: BucketScheme, start: Progress, chunk: int | None, *, full: bool = False
+) -> dict[str, Any]:
     conn = s.connection()
     dn = conn.dialect.name
     if dn == "postgresql":
         # Hash aggregates and the window sort of a chunk fit in memory instead of spilling.
         conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
+        plans = _plans(conn, d)
+        full = full or not _events_recorded(s, d)
+        out = positions_pg(conn, d, scheme, start, chunk or DEFAULT_CHUNK[dn], full=full, plans=plans)
+        q.temp_table(conn, "dplan")
+        return out
     q.temp_table(conn, "ds")
     conn.exec_driver_sql(q.CREATE_DS[dn])
     lo, hi = conn.execute(text("SELECT (SELECT MIN(id) FROM loan), (SELECT MAX(id) FROM loan)")).one()
@@ -233,8 +263,7 @@ def _positions(s: Session, d: dt.date, scheme: BucketScheme, start: Progress,
     # ``rederived``: loans that went through the temp table (never computed, overdue, under a plan,
     # or with values that changed; the rest kept theirs); ``installment_mark`` lets the next run
     # find the installments added after this one (CLOSED_SKIP).
-    return {"loans": sum(counts.values()), "buckets": counts, "rederived": int(rederived),
-            "installment_mark": mark}
+    return {"loans": sum(counts.values()), "buckets": counts, "rederived": int(rederived), "installment_mark": mark}
 
 
 def _last_mark(s: Session, d: dt.date) -> int | None:
@@ -245,6 +274,17 @@ def _last_mark(s: Session, d: dt.date) -> int | None:
         if isinstance(mark, int):
             return mark
     return None
+
+
+def _events_recorded(s: Session, d: dt.date) -> bool:
+    """Whether the latest run up to ``d`` whose positions stage is done stored every loan's next
+    event (PostgreSQL, migration 0008 on): only then can this run derive just the loans that moved."""
+    rows = s.scalars(select(DailyRun.summary).where(DailyRun.as_of <= d).order_by(DailyRun.as_of.desc()).limit(3))
+    for summary in rows:
+        positions = (summary or {}).get("stages", {}).get("positions")
+        if positions is not None:
+            return bool(positions.get(EVENTS_KEY))
+    return False
 
 
 def _plans(conn: Any, d: dt.date) -> bool:

@@ -146,6 +146,8 @@ class Loan(Base):
     apr: Mapped[Decimal | None] = mapped_column(Rate, nullable=True)
     debt_status: Mapped[str] = mapped_column(String(16), default="valid")  # valid|disputed|paid|illegal
     as_of: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    # the first date after `as_of` on which the calendar alone moves its balances (daily_pg)
+    next_event_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
     created_at: Mapped[dt.datetime] = _ts()
 
 
