@@ -58,9 +58,10 @@ __all__ = ["CAPPED", "CHUNK", "loan_apr_fill", "loan_apr_run", "loan_cost", "loa
 Progress = Callable[[str, int], Callable[[int], None]]
 
 #: Loan ids per window (fewer when their schedules are long: ``costs_sql.window_end``). Each window
-#: costs a few queries; memory grows with it (two windows in flight: about 600 MB at 250,000 loans
-#: of six installments on SQLite).
-CHUNK = {"sqlite": 250_000, "postgresql": 500_000}
+#: costs a few queries; smaller windows overlap reading, pricing and writing better (the first read
+#: and the last write are not overlapped). SQLite, 1M loans of six installments: 250,000 → 9.3–12.6 s
+#: and 570 MB, 50,000 → 8.1–9.5 s and 260 MB (BENCHMARKS.md).
+CHUNK = {"sqlite": 50_000, "postgresql": 500_000}
 #: Schedule cells (loans x installments) priced together: the matrix method's temporaries stay
 #: a few MB each instead of growing with the window.
 _BLOCK_CELLS = 1 << 19
