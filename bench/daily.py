@@ -273,7 +273,7 @@ def _cpu_meter(engine: Any) -> dict[str, float]:
     """Seconds of CPU the database spends: this process for SQLite; for a PostgreSQL server on this
     machine, the backends' CPU (from /proc) over each statement. Wall time on a shared, loaded
     machine says little; CPU time is what the run costs."""
-    spent = {"db": 0.0}
+    spent: dict[str, Any] = {"db": 0.0, "statements": []}
     if engine.dialect.name != "postgresql" or not Path("/proc/self/stat").exists():
         return spent
     from sqlalchemy import event
@@ -290,13 +290,18 @@ def _cpu_meter(engine: Any) -> dict[str, float]:
     @event.listens_for(engine, "before_cursor_execute")
     def _before(conn: Any, *_a: Any) -> None:
         pid = conn.connection.dbapi_connection.info.backend_pid
-        conn.info["cg_cpu"] = (pid, cpu(pid))
+        conn.info["cg_cpu"] = (pid, cpu(pid), time.perf_counter())
 
     @event.listens_for(engine, "after_cursor_execute")
-    def _after(conn: Any, *_a: Any) -> None:
-        pid, before = conn.info.pop("cg_cpu", (None, 0.0))
+    def _after(conn: Any, _cursor: Any, statement: str, *_a: Any) -> None:
+        pid, before, t = conn.info.pop("cg_cpu", (None, 0.0, 0.0))
         if pid is not None:
-            spent["db"] += cpu(pid) - before
+            used = cpu(pid) - before
+            spent["db"] += used
+            # The statements that took longest (wall, backend CPU), to see where a run's time goes.
+            spent["statements"].append(
+                (round(time.perf_counter() - t, 2), round(used, 1), " ".join(statement.split())[:90])
+            )
 
     return spent
 
@@ -325,6 +330,7 @@ def child_run(url: str, as_of: dt.date) -> dict[str, Any]:
         "load_average": os.getloadavg(),
         "peak_rss_mb": _peak_mb(),
         "stage_seconds": {k: v["seconds"] for k, v in stages["stages"].items()},
+        "slowest_statements": sorted(spent["statements"], reverse=True)[:12],
         "loans_rederived": stages["stages"]["positions"].get("rederived"),
         "loans_derived_in_full": stages["stages"]["positions"].get("derived"),
         "positions_mode": stages["stages"]["positions"].get("mode"),

@@ -134,6 +134,38 @@ def _check_oracle(c: Any, ids: list[int], specs: list[LoanSpec], day: dt.date) -
         assert (Decimal(got[2]) / 100, Decimal(got[3]) / 100) == (want.outstanding, want.overdue_amount), (day, lid)
 
 
+def _date(value: Any) -> dt.date | None:
+    """A DATE column's value (SQLite gives ISO text)."""
+    return None if value is None else dt.date.fromisoformat(str(value))
+
+
+def _check_cases(c: Any, day: dt.date) -> None:
+    """The cases stage against the ledger: one open case per loan past due (debt valid), following
+    its loan's bucket and DPD; the cases closed today closed as paid or cured from their loan."""
+    with c.uow(write=False) as s:
+        conn = s.connection()
+        loans = {r[0]: r[1:] for r in conn.execute(text("SELECT id, bucket, dpd, debt_status, disbursed_on FROM loan"))}
+        cases = conn.execute(
+            text("SELECT loan_id, status, bucket, dpd, closed_on, close_reason, paused_reason FROM collection_case")
+        ).all()
+    open_ = [r for r in cases if r.status == "open"]
+    assert len({r.loan_id for r in open_}) == len(open_)
+    for r in open_:
+        bucket, dpd, _status, _on = loans[r.loan_id]
+        assert (r.bucket, r.dpd) == (bucket, dpd), (day, r)
+        assert bucket not in ("M0", "closed") or r.paused_reason == "payment_plan", (day, r)
+    past_due = {
+        lid
+        for lid, (b, _d, st, on) in loans.items()
+        if _date(on) <= day and st == "valid" and b not in ("M0", "closed")
+    }
+    assert past_due == {r.loan_id for r in open_}, day
+    for r in cases:
+        if r.status == "closed" and _date(r.closed_on) == day:
+            bucket = loans[r.loan_id][0]
+            assert (r.bucket, r.close_reason) == (bucket, "paid" if bucket == "closed" else "cured"), (day, r)
+
+
 @pytest.mark.parametrize("seed_value", [21, 22, 23, 24])
 def test_each_day_equals_a_full_recomputation(container, seed_value):
     rng = random.Random(seed_value)
@@ -143,10 +175,15 @@ def test_each_day_equals_a_full_recomputation(container, seed_value):
     for step in range(7):
         if step:
             _change(rng, container, ids, specs, day)
+        if step in (2, 4):  # loans imported between runs (some disbursed before the last run, some later)
+            more = random_portfolio(rng, 4)
+            ids += seed(container, more, tenant_code=f"lender-{step}")
+            specs += more
         summary = daily_run(container, as_of=day)
         if step and container.engine.dialect.name == "postgresql":
             assert _mode(container, day) == "incremental"
         _check_oracle(container, ids, specs, day)
+        _check_cases(container, day)
         incremental = _state(container, day)
         again = daily_run(container, as_of=day, force=True)
         assert _state(container, day) == incremental, (seed_value, day)

@@ -217,8 +217,12 @@ def _positions(
         # Hash aggregates and the window sort of a chunk fit in memory instead of spilling.
         conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
         plans = _plans(conn, d)
-        full = full or not _events_recorded(s, d)
-        out = positions_pg(conn, d, scheme, start, chunk or DEFAULT_CHUNK[dn], full=full, plans=plans)
+        last = _last_positions(s, d)
+        full = full or not (last or {}).get(EVENTS_KEY)
+        counts = None if last is None else last.get("buckets")
+        out = positions_pg(
+            conn, d, scheme, start, chunk or DEFAULT_CHUNK[dn], full=full, plans=plans, last_counts=counts
+        )
         q.temp_table(conn, "dplan")
         return out
     q.temp_table(conn, "ds")
@@ -276,15 +280,18 @@ def _last_mark(s: Session, d: dt.date) -> int | None:
     return None
 
 
-def _events_recorded(s: Session, d: dt.date) -> bool:
-    """Whether the latest run up to ``d`` whose positions stage is done stored every loan's next
-    event (PostgreSQL, migration 0008 on): only then can this run derive just the loans that moved."""
+def _last_positions(s: Session, d: dt.date) -> dict[str, Any] | None:
+    """The positions stage summary of the latest run up to ``d`` whose positions stage is done.
+
+    On PostgreSQL the run derives just the loans that moved only when that run stored every loan's
+    next event (``EVENTS_KEY``, migration 0008 on); its bucket counts are then the baseline that
+    this run's changes are added to."""
     rows = s.scalars(select(DailyRun.summary).where(DailyRun.as_of <= d).order_by(DailyRun.as_of.desc()).limit(3))
     for summary in rows:
         positions = (summary or {}).get("stages", {}).get("positions")
         if positions is not None:
-            return bool(positions.get(EVENTS_KEY))
-    return False
+            return dict(positions)
+    return None
 
 
 def _plans(conn: Any, d: dt.date) -> bool:
@@ -297,10 +304,20 @@ def _plans(conn: Any, d: dt.date) -> bool:
 
 def _cases(s: Session, d: dt.date, scheme: BucketScheme, start: Progress) -> dict[str, Any]:
     conn = s.connection()
-    advance = start("cases", len(q.CASES_SQL))
+    if conn.dialect.name == "postgresql":  # the open cases' loans hashed in memory, not in batches on disk
+        conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
+    advance = start("cases", len(q.CASES_SQL) + 1)
     params = {"d": d, "current": scheme.edges[0][0]}
     for stmt in q.CASES_SQL:
         conn.execute(q.dated(stmt), params)
         advance(1)
+    q.temp_table(conn, "dopen")
+    conn.exec_driver_sql(q.CREATE_DOPEN[conn.dialect.name])
+    conn.execute(text(q.DOPEN_SQL))
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("ANALYZE dopen")  # a hash anti-join, sized to the open cases
+    conn.execute(q.dated(q.CASE_OPEN_SQL), params)
+    q.temp_table(conn, "dopen")
+    advance(1)
     opened, closed = conn.execute(q.dated(q.CASE_COUNTS_SQL), {"d": d}).one()
     return {"cases_opened": int(opened), "cases_closed": int(closed)}

@@ -47,6 +47,14 @@ def queue_build(s: Session, *, as_of: dt.date, guard: Any, now: dt.datetime,
     """Build the work queue of ``as_of`` (idempotent: existing items are kept, none duplicated)."""
     conn = s.connection()
     advance = (progress or (lambda d, n: lambda k: None))("queue (guard pre-check)", 5)
+    if conn.dialect.name == "postgresql":
+        # The candidates are sorted four times (caps by person and channel, then by their facts):
+        # sorted in memory, not merged through files (a queue of a million actions is ~300 MB of
+        # sort input; the default 4 MB spills almost all of it).
+        conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
+        # Its statements are long lists of expressions over rows read by index: compiling them
+        # (JIT, which a large book's cost estimates switch on) costs more than it saves.
+        conn.exec_driver_sql("SET LOCAL jit = off")
     for name, cols in q.QUEUE_TEMP.items():
         q.temp_table(conn, name, cols)
     conn.execute(q.dated("INSERT INTO q_p (d, d3, d7) VALUES (:d, :d3, :d7)"),
@@ -182,24 +190,30 @@ def queue_assign(s: Session, *, as_of: dt.date, buckets: Any, now: dt.datetime) 
     tenants = conn.execute(text(q.UNHELD_TENANTS_SQL)).scalars().all()
     out = {"agencies": 0, "collectors": 0}
     for t in tenants:
-        q.temp_table(conn, "q_out", "jurisdiction VARCHAR(2), bucket VARCHAR(8)")
-        rows = []
-        for (j,) in conn.execute(text("SELECT DISTINCT b.jurisdiction FROM collection_case c JOIN borrower b "
-                                      "ON b.id = c.borrower_id WHERE c.tenant_id = :t AND c.status = 'open'"),
-                                 {"t": t}):
-            try:
-                spec = strategy_for(s, tenant_id=t, jurisdiction=j)
-                rows += [{"j": j, "b": b} for b in outsourced_buckets(spec, buckets)]
-            except CollectguardError:
-                continue  # no usable strategy: nothing is outsourced for it
-        if rows:
-            conn.execute(text("INSERT INTO q_out (jurisdiction, bucket) VALUES (:j, :b)"), rows)
         agencies = conn.execute(text(q.AGENCIES_SQL), {"t": t}).all()
-        out["agencies"] += _fill(conn, t, agencies, agency=True, as_of=as_of)
+        if any(r and r > 0 for _, r in agencies):  # the outsourced buckets matter only to an agency with room
+            _outsourced(s, conn, t, buckets)
+            out["agencies"] += _fill(conn, t, agencies, agency=True, as_of=as_of)
+            q.temp_table(conn, "q_out")
         collectors = conn.execute(text(q.COLLECTORS_SQL), {"t": t}).all()
         out["collectors"] += _fill(conn, t, collectors, agency=False, as_of=as_of)
-        q.temp_table(conn, "q_out")
     return {"assigned": out}
+
+
+def _outsourced(s: Session, conn: Connection, tenant_id: int, buckets: Any) -> None:
+    """Fill ``q_out`` with the (jurisdiction, bucket) pairs the tenant's strategies outsource."""
+    q.temp_table(conn, "q_out", "jurisdiction VARCHAR(2), bucket VARCHAR(8)")
+    rows = []
+    for (j,) in conn.execute(text("SELECT DISTINCT b.jurisdiction FROM collection_case c JOIN borrower b "
+                                  "ON b.id = c.borrower_id WHERE c.tenant_id = :t AND c.status = 'open'"),
+                             {"t": tenant_id}):
+        try:
+            spec = strategy_for(s, tenant_id=tenant_id, jurisdiction=j)
+            rows += [{"j": j, "b": b} for b in outsourced_buckets(spec, buckets)]
+        except CollectguardError:
+            continue  # no usable strategy: nothing is outsourced for it
+    if rows:
+        conn.execute(text("INSERT INTO q_out (jurisdiction, bucket) VALUES (:j, :b)"), rows)
 
 
 def _fill(conn: Connection, tenant_id: int, holders: list[tuple[int, int]], *, agency: bool,
