@@ -174,6 +174,7 @@ def _load(c, records, cps) -> None:
 
 def _report(c, monkeypatch, *, accelerated: bool, unit: int, workers: int):
     monkeypatch.setattr(av, "FAST", accelerated)
+    monkeypatch.setattr(av, "FAST_BACKENDS", frozenset({"sqlite", "postgresql"}))
     monkeypatch.setattr(av, "FAST_MIN", 0)
     monkeypatch.setattr(av, "MIN_UNIT", 1)
     monkeypatch.setattr(av, "_unit_size", lambda total, w: unit)
