@@ -250,13 +250,9 @@ def _positions(
         conn.exec_driver_sql("DELETE FROM ds")
         conn.execute(pos, {"d": d, "lo": a, "hi": b})
         conn.execute(over, {"d": d})
-        if plans:  # loans under a payment plan: their schedule from the plan's start is the plan's
-            conn.execute(plan_pos, {"d": d, "lo": a, "hi": b})
-            conn.execute(plan_over, {"d": d, "lo": a, "hi": b})
-        if recompute:
-            for stmt in q.HISTORY_RECOMPUTE_SQL:
-                conn.execute(q.dated(stmt), {"d": d})
-        conn.execute(q.dated(q.HISTORY_INSERT_SQL), {"d": d})
+        q.window_plans_and_history(
+            conn, d, a, b, plan_statements=(plan_pos, plan_over) if plans else None, recompute=recompute
+        )
         conn.execute(q.dated(q.LOAN_UPDATE_SQL), {"d": d, "lo": a, "hi": b})
         for bucket, n in conn.execute(q.dated(q.COUNTS_SQL), {"d": d, "lo": a, "hi": b}):
             counts[bucket] = counts.get(bucket, 0) + int(n)

@@ -221,13 +221,9 @@ def positions_pg(
         derived += int(conn.execute(text("SELECT COUNT(*) FROM ds")).scalar_one()) - aged
         conn.exec_driver_sql("ANALYZE ds")
         conn.execute(over, {"d": d})
-        if plans:  # loans under a payment plan: their schedule from the plan's start is the plan's
-            conn.execute(plan_pos, {"d": d, "lo": a, "hi": b})
-            conn.execute(plan_over, {"d": d, "lo": a, "hi": b})
-        if recompute:
-            for stmt in q.HISTORY_RECOMPUTE_SQL:
-                conn.execute(q.dated(stmt), {"d": d})
-        conn.execute(q.dated(q.HISTORY_INSERT_SQL), {"d": d})
+        q.window_plans_and_history(
+            conn, d, a, b, plan_statements=(plan_pos, plan_over) if plans else None, recompute=recompute
+        )
         conn.execute(q.dated(LOAN_UPDATE_SQL), {"d": d})
         rederived += int(conn.execute(text("SELECT COUNT(*) FROM ds")).scalar_one())
         if delta:

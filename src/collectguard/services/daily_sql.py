@@ -22,6 +22,7 @@ may change go into the temp table, and on SQLite loans found closed are not aggr
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 from sqlalchemy import Connection, Date, TextClause, bindparam, text
@@ -279,6 +280,27 @@ HISTORY_RECOMPUTE_SQL = (
 HISTORY_INSERT_SQL = """INSERT INTO bucket_history (loan_id, as_of, from_bucket, to_bucket)
        SELECT ds.loan_id, :d, ds.prev, ds.bucket FROM ds WHERE ds.prev <> ds.bucket
        ON CONFLICT (loan_id, as_of) DO NOTHING"""
+
+
+def window_plans_and_history(
+    conn: Connection,
+    d: dt.date,
+    lo: int,
+    hi: int,
+    *,
+    plan_statements: tuple[TextClause, TextClause] | None,
+    recompute: bool,
+) -> None:
+    """After a window's positions are in ``ds``: the positions of loans under a payment plan (their
+    schedule from the plan's start is the plan's), then the window's bucket history (recomputed
+    first when the date already has rows). Shared by the SQLite/full and the PostgreSQL runs."""
+    if plan_statements is not None:
+        for stmt in plan_statements:
+            conn.execute(stmt, {"d": d, "lo": lo, "hi": hi})
+    if recompute:
+        for stmt in HISTORY_RECOMPUTE_SQL:
+            conn.execute(dated(stmt), {"d": d})
+    conn.execute(dated(HISTORY_INSERT_SQL), {"d": d})
 
 # A paid-off loan's debt status becomes ``paid`` (the guard then refuses to collect it) and goes
 # back to ``valid`` if it reopens; ``disputed`` and ``illegal`` are decisions nobody else undoes.
