@@ -9,10 +9,12 @@ request at a time: no queueing, no wall-clock noise from contention; CPU comes f
 ``time.process_time`` (this process, every thread) and ``/proc`` (the database's backends). The
 variants put back, one by one, what session 3 round 2 removed:
 
-- ``round1``: everything as round 1 left it (5 fact statements, the token look-up in its own
-  transaction, a ping on every checkout);
-- ``facts5``: only the facts as five statements; ``lookup_tx``: only the look-up in a transaction;
-  ``ping_every``: only the ping on every checkout; ``now``: the code as it is.
+- ``round1``: the token look-up in its own transaction and a ping on every checkout, as round 1
+  left them; ``lookup_tx``: only the look-up in a transaction; ``ping_every``: only the ping on
+  every checkout; ``now``: the code as it is.
+
+A ``facts5`` variant (the attempt's facts as five statements) was measured at commit ``7ea2b06``
+(docs/attempts.md); the five-statement code is gone since, only the tests keep a reference.
 
 The answers (allowed/denied per request) must be equal across variants; the script checks.
 """
@@ -33,30 +35,16 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from attempts_load import attempt_times, pg_database, seed_world
 
-VARIANTS = ("now", "facts5", "lookup_tx", "ping_every", "round1")
+VARIANTS = ("now", "lookup_tx", "ping_every", "round1")
 
 
 @contextlib.contextmanager
 def variant(name: str) -> Iterator[dict[str, Any]]:
     """Monkeypatches that put back the round-1 behaviour named by ``name``; yields Settings overrides."""
     from collectguard.api import deps
-    from collectguard.services import facts, stops
 
-    saved = (facts._attempt_stats, deps._principal_of)
+    saved = deps._principal_of
     overrides: dict[str, Any] = {}
-    if name in ("facts5", "round1"):
-        hot_stats = facts._attempt_stats
-
-        def five(s: Any, *, subject: Any, channel: str, key: str, day: Any, hot: bool = False) -> Any:
-            history, comms = hot_stats(s, subject=subject, channel=channel, key=key, day=day)
-            if hot:  # the flags and the stop in their own statements, as before
-                comms["_flags"] = facts.borrower_flags(s, subject.borrower.id)
-                stop = stops.stop_active(s, case_id=subject.case.id if subject.case else None, contact_key=key,
-                                         at=day, borrower_id=subject.borrower.id)  # fmt: skip
-                comms["_stop"] = stop.scope if stop is not None else None
-            return history, comms
-
-        facts._attempt_stats = five
     if name in ("lookup_tx", "round1"):
 
         def in_tx(c: Any, token: str) -> Any:
@@ -69,7 +57,7 @@ def variant(name: str) -> Iterator[dict[str, Any]]:
     try:
         yield overrides
     finally:
-        facts._attempt_stats, deps._principal_of = saved
+        deps._principal_of = saved
 
 
 def backend_cpu(engine: Any) -> float:

@@ -434,7 +434,7 @@ FROM consent WHERE borrower_id IN (SELECT borrower_id FROM collection_case WHERE
 GROUP BY borrower_id
 """
 
-# Per borrower: the flags in force (services.facts.borrower_flags).
+# Per borrower: the flags in force (as services.facts reads them for an attempt).
 FLAGS_SQL = """
 CREATE TEMP TABLE q_fl AS
 SELECT borrower_id,

@@ -6,7 +6,7 @@ the history of stored attempts and their outcomes, the consent ledger, the conta
 loan's debt facts and, for an agency, its contract and the borrower's notice of the outsourcing.
 The caller only says what it plans: channel, recipient, purpose, message, conduct, visitors.
 
-Counting (``history_facts``); *today* is the recipient-local date of the contact, D:
+Counting (``_attempt_stats``); *today* is the recipient-local date of the contact, D:
 - an attempt counts from the moment it is reserved (outcome still unknown) — a cap must hold for
   attempts in flight, and a reservation that is never dialled errs on the safe side;
 - *connected*: outcome ``connected``, ``ptp``, ``refused``, ``dispute`` or ``no_contact_request``
@@ -47,10 +47,8 @@ __all__ = [
     "DEBTOR_ROLES",
     "FAILED",
     "Subject",
-    "borrower_flags",
     "borrower_lock",
     "consent_facts",
-    "history_facts",
     "local_time",
     "recipient_key_for",
     "stored_event",
@@ -124,19 +122,6 @@ def recipient_key_for(channel: str, borrower: Borrower, contact: Contact | None,
     return f"{channel}:{who}"  # no address is stored for e-mail, visits or letters: one per person
 
 
-def borrower_flags(s: Session, borrower_id: int) -> set[str]:
-    """The borrower's flags in force (``BORROWER_FLAG_KINDS``)."""
-    return set(s.scalars(_flags_statement(), {"bid": borrower_id}))
-
-
-@cache
-def _flags_statement() -> Any:
-    # Built once, the value bound: the attempt path runs it on every contact.
-    return select(BorrowerFlag.kind).where(
-        BorrowerFlag.borrower_id == bindparam("bid"), BorrowerFlag.cleared_at.is_(None)
-    )
-
-
 @cache
 def _consents_statement() -> Any:
     # Columns, not entities: the judgement reads five of them, and loading ORM objects (identity map,
@@ -185,21 +170,14 @@ def _n(cond: ColumnElement[bool]) -> Any:
     return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
 
 
-def history_facts(s: Session, *, subject: Subject, channel: str, key: str, day: dt.date) -> History:
-    """Counters from stored attempts and outcomes for a contact on ``day`` (see the module docstring)."""
-    return _attempt_stats(s, subject=subject, channel=channel, key=key, day=day)[0]
-
-
 @cache
-def _stats_statements(
-    with_contact: bool, hot: bool = False, stop_case: bool = False, stop_number: bool = False
-) -> tuple[Any, Any]:
-    """The two statements of ``_attempt_stats``, built once: values are bound, never baked in
+def _stats_statement(with_contact: bool, stop_case: bool, stop_number: bool) -> Any:
+    """The one statement of ``_attempt_stats``, built once: values are bound, never baked in
     (building the expression tree per request cost more CPU than the database's work).
 
-    The first also carries, as subqueries, what the attempt path used to read in three more
-    statements (``_hot_statement``): the flags in force, the failed-call streak and the scope of an
-    active stop, when ``hot``. ``stop_case``/``stop_number``: which stops can apply (``stops.stop_active``).
+    Besides the counters it carries, as subqueries, what used to take three more statements: the
+    flags in force, the failed-call streak and the scope of an active stop (``_hot_columns``).
+    ``stop_case``/``stop_number``: which stops can apply (``stops.stop_active``).
     """
     day, channel, key = bindparam("day", type_=Date), bindparam("channel"), bindparam("key")
     bid, loan_id, phone = bindparam("bid"), bindparam("loan_id"), bindparam("phone")
@@ -235,13 +213,7 @@ def _stats_statements(
         last_to_number,
         notice,
     ).where(A.borrower_id == bid)
-    outcomes = (
-        select(A.outcome)
-        .where(A.borrower_id == bid, A.outcome.is_not(None), to_borrower)
-        .order_by(A.planned_at.desc(), A.id.desc())
-        .limit(200)
-    )
-    return (stats.add_columns(*_hot_columns(stop_case, stop_number)) if hot else stats), outcomes
+    return stats.add_columns(*_hot_columns(stop_case, stop_number))
 
 
 def _hot_columns(stop_case: bool, stop_number: bool) -> tuple[Any, Any, Any]:
@@ -258,8 +230,8 @@ def _hot_columns(stop_case: bool, stop_number: bool) -> tuple[Any, Any, Any]:
         .where(BorrowerFlag.borrower_id == bid, BorrowerFlag.cleared_at.is_(None))
         .scalar_subquery()
     )
-    # The failed streak: the newest outcomes to the borrower (at most 200, as ``outcomes`` reads)
-    # before the first one that is not a failure. ``answered`` counts non-failures from the newest
+    # The failed streak: the newest outcomes to the borrower (at most 200) before the first one
+    # that is not a failure. ``answered`` counts non-failures from the newest
     # down; the streak is the rows where it is still 0. The window runs before the LIMIT, over the
     # borrower's recorded outcomes only.
     r = aliased(ContactAttempt)
@@ -280,17 +252,13 @@ def _hot_columns(stop_case: bool, stop_number: bool) -> tuple[Any, Any, Any]:
 
 
 def _attempt_stats(
-    s: Session, *, subject: Subject, channel: str, key: str, day: dt.date, hot: bool = False
+    s: Session, *, subject: Subject, channel: str, key: str, day: dt.date
 ) -> tuple[History, dict[str, Any]]:
-    """History counters and the debt's communication facts, in two statements over the attempts.
-
-    ``hot`` (the attempt path): one statement, which also returns the flags in force and the scope
-    of an active stop (in ``comms`` as ``_flags`` and ``_stop``; see ``_hot_columns``).
-    """
+    """History counters and the debt's communication facts in one statement over the attempts,
+    with the flags in force and the scope of an active stop (in ``comms`` as ``_flags`` and
+    ``_stop``; see ``_hot_columns``)."""
     b, loan, contact = subject.borrower, subject.loan, subject.contact
-    stop_case = hot and subject.case is not None
-    stop_number = hot and bool(key)
-    stats, recent = _stats_statements(contact is not None, hot, stop_case, stop_number)
+    stats = _stats_statement(contact is not None, subject.case is not None, bool(key))
     params: dict[str, Any] = {
         "day": day,
         "channel": channel,
@@ -303,10 +271,9 @@ def _attempt_stats(
     }
     if contact is not None:
         params["cid"] = contact.id
-    if hot:
-        params.update(case_id=subject.case.id if subject.case else None, borrower_id=b.id, contact_key=key)
+    params.update(case_id=subject.case.id if subject.case else None, borrower_id=b.id, contact_key=key)
     row = tuple(s.execute(stats, params).one())
-    flags, streak, stop = row[11:] if hot else (None, 0, None)
+    flags, streak, stop = row[11:]
     (
         connected_today,
         same_number,
@@ -320,11 +287,7 @@ def _attempt_stats(
         last_number_outcome,
         notice_sent,
     ) = row[:11]
-    if hot:
-        failed = int(streak)
-    else:
-        outcomes = list(s.scalars(recent, {"bid": b.id}))
-        failed = next((i for i, o in enumerate(outcomes) if o not in FAILED), len(outcomes))
+    failed = int(streak)
     unreachable = (
         b.status in ("deceased", "incapacitated")
         or last_number_outcome == "invalid_number"
@@ -341,8 +304,7 @@ def _attempt_stats(
         messages_today=int(messages),
     )
     comms: dict[str, Any] = {"validation_notice_sent": bool(notice_sent), "first_communication_at": _date(first)}
-    if hot:
-        comms.update(_flags=set(flags.split(",")) if flags else set(), _stop=stop)
+    comms.update(_flags=set(flags.split(",")) if flags else set(), _stop=stop)
     return history, comms
 
 
@@ -407,7 +369,7 @@ def stored_event(
     consents, given = consent_facts(s, borrower_id=b.id, now=now)
     key = recipient_key_for(channel, b, contact, role)
     # One statement: the counters, the flags in force, the failed streak and an active stop.
-    history, comms = _attempt_stats(s, subject=subject, channel=channel, key=key, day=local.date(), hot=True)
+    history, comms = _attempt_stats(s, subject=subject, channel=channel, key=key, day=local.date())
     flags, stop = comms.pop("_flags"), comms.pop("_stop")
     recipient = {
         "role": role,

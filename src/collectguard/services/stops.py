@@ -7,8 +7,9 @@ litigation, the borrower's death, hardship), a note, and the borrower's local da
 never deleted, so who stopped what, when and why stays evidence. Creating and lifting are audited.
 
 What a stop does:
-- the guard denies while it is active, through stored facts (``stop_apply``, called by
-  ``services.facts.stored_event``): a case stop turns the debt to ``disputed`` (collect and remind
+- the guard denies while it is active, through stored facts (``stop_facts``, applied by
+  ``services.facts.stored_event`` to the scope its one statement reads; ``stop_apply`` does the
+  same with a statement of its own): a case stop turns the debt to ``disputed`` (collect and remind
   are denied, on every pack) and marks third parties ``no_contact_requested`` (no locating either);
   a number stop marks that recipient ``no_contact_requested`` and the debt ``disputed`` for
   contacts to that number. Sending the documents that verify a debt (``validation_notice``) to the
